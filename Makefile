@@ -1,0 +1,50 @@
+# tfmask Makefile: thin targets over the `tfmask` command.
+# `make demo` and `make test` are the only set-up commands a new machine needs.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+TFMASK      := $(VENV)/bin/tfmask
+STAMP       := $(VENV)/.installed
+
+DATA_DIR        ?= dataset
+BBOXES_PROVIDED ?= False
+RECORDS_DIR     ?= $(DATA_DIR)/records
+VAL_FRACTION    ?= 0.2
+NUM_SHARDS      ?= 1
+PREVIEW_DIR     ?= $(DATA_DIR)/preview
+DEMO_DIR        ?= out/demo
+PYTEST_ARGS     ?=
+
+.PHONY: install test demo tfrecord check-pixels preview synth clean
+
+# The environment: created once, reinstalled when the pins change.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -c requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(TFMASK) demo --data-dir $(DATA_DIR) --out $(DEMO_DIR)
+
+tfrecord: $(STAMP)
+	$(TFMASK) tfrecord --data-dir $(DATA_DIR) --bboxes-provided $(BBOXES_PROVIDED) \
+	  --output-dir $(RECORDS_DIR) --val-fraction $(VAL_FRACTION) \
+	  --num-shards $(NUM_SHARDS) --coco-json-out
+
+check-pixels: $(STAMP)
+	$(TFMASK) check-pixels $(DATA_DIR)/train_masks
+
+preview: $(STAMP)
+	$(TFMASK) preview '$(RECORDS_DIR)/*-of-*' --out $(PREVIEW_DIR)
+
+synth: $(STAMP)
+	$(TFMASK) synth --out $(DATA_DIR)
+
+clean:
+	rm -rf $(DEMO_DIR) $(RECORDS_DIR) $(PREVIEW_DIR) .pytest_cache

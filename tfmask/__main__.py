@@ -1,0 +1,5 @@
+"""``python -m tfmask`` runs the command line."""
+
+from tfmask.cli import main
+
+raise SystemExit(main())

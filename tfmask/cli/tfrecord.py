@@ -1,0 +1,105 @@
+"""``tfmask tfrecord``: images + masks (or COCO JSON) -> validated TFRecords.
+
+Example::
+
+    tfmask tfrecord --data-dir dataset --instance-mode components \\
+        --val-fraction 0.2 --seed 0 --num-shards 2 --coco-json-out --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tfmask.images import DEFAULT_MAX_IMAGE_PIXELS
+from tfmask.instances import INSTANCE_MODES
+
+
+def parse_bool(text: str) -> bool:
+    """``True``/``False`` the way absl flags accept them (true, 1, yes, ...)."""
+    value = text.strip().lower()
+    if value in ("true", "t", "1", "yes", "y"):
+        return True
+    if value in ("false", "f", "0", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got '{text}'")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tfrecord", help="convert images + masks (or COCO JSON) to TFRecords",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_argument_group("input")
+    src.add_argument("--data-dir", help="dataset folder (tutorial layout); folder and label "
+                     "map paths below are relative to it")
+    src.add_argument("--images-dir", default="train_images", help="default: %(default)s")
+    src.add_argument("--masks-dir", default="train_masks", help="default: %(default)s")
+    src.add_argument("--bboxes-dir", default="train_bboxes", help="labelImg XML folder, "
+                     "default: %(default)s")
+    src.add_argument("--label-map", dest="label_map_path", help="default: DATA_DIR/label.pbtxt "
+                     "(COCO input: optional, categories matched by name)")
+    src.add_argument("--class-pixel", dest="class_pixels", action="append", default=[],
+                     metavar="NAME=VALUE", help="mask value of a class when label-map names "
+                     "carry no pixel suffix: a gray level (speaker=76) or RGB (cup=255,0,0); "
+                     "repeat for every class")
+    src.add_argument("--coco-json", help="read this COCO instances JSON instead of masks")
+    inst = p.add_argument_group("instances")
+    inst.add_argument("--instance-mode", choices=INSTANCE_MODES,
+                      help="class: one instance per class (tutorial, no XML); components: "
+                      "split classes into connected components; box: one per XML box "
+                      "(tutorial with XML). Default: class, or box with --bboxes-provided True")
+    inst.add_argument("--bboxes-provided", type=parse_bool, metavar="True|False",
+                      help="the tutorial's switch: True = --instance-mode box, "
+                      "False = --instance-mode class")
+    inst.add_argument("--min-instance-area", type=int, default=1, metavar="PX",
+                      help="components mode: drop (and report) smaller components")
+    out = p.add_argument_group("output")
+    out.add_argument("--output-dir", help="default: DATA_DIR/records")
+    out.add_argument("--train-name", default="train", help="record prefix, default %(default)s")
+    out.add_argument("--val-name", default="val", help="record prefix, default %(default)s")
+    out.add_argument("--val-fraction", type=float, default=0.2,
+                     help="share of images for the val split (0 = none), default %(default)s")
+    out.add_argument("--seed", type=int, default=0, help="split seed, default %(default)s")
+    out.add_argument("--num-shards", type=int, default=1, help="shards per split")
+    out.add_argument("--coco-json-out", action="store_true",
+                     help="also write NAME_coco.json ground truth per split")
+    run_g = p.add_argument_group("run")
+    run_g.add_argument("--skip-invalid", action="store_true",
+                       help="skip invalid images (all listed) instead of stopping")
+    run_g.add_argument("--workers", type=int, default=1, help="parallel processes")
+    run_g.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
+                       help="refuse larger images (decompression bombs)")
+    run_g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def instance_mode(mode, bboxes_provided) -> str:
+    """The instance mode from --instance-mode / --bboxes-provided (they must agree)."""
+    from tfmask.errors import ConfigError
+
+    implied = None if bboxes_provided is None else ("box" if bboxes_provided else "class")
+    if mode and implied and (mode == "box") != bboxes_provided:
+        raise ConfigError(f"--bboxes-provided {bboxes_provided} contradicts "
+                          f"--instance-mode {mode}")
+    return mode or implied or "class"
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from tfmask.convert import ConvertConfig, convert
+
+    output_dir = args.output_dir or (str(Path(args.data_dir) / "records") if args.data_dir
+                                     else None)
+    cfg = ConvertConfig(
+        data_dir=args.data_dir, images_dir=args.images_dir, masks_dir=args.masks_dir,
+        bboxes_dir=args.bboxes_dir, label_map_path=args.label_map_path,
+        class_pixels=tuple(args.class_pixels), coco_json=args.coco_json,
+        instance_mode=instance_mode(args.instance_mode, args.bboxes_provided),
+        min_instance_area=args.min_instance_area, output_dir=output_dir,
+        train_name=args.train_name, val_name=args.val_name, val_fraction=args.val_fraction,
+        seed=args.seed, num_shards=args.num_shards, write_coco_json=args.coco_json_out,
+        skip_invalid=args.skip_invalid, workers=args.workers,
+        max_image_pixels=args.max_image_pixels, progress=not args.no_progress)
+    report = convert(cfg)
+    print(report.format())
+    print(f"records written to {output_dir}/")
+    return 0

@@ -1,0 +1,192 @@
+"""Reading images and masks safely: format checks, size limit, EXIF orientation.
+
+Images keep their original bytes in the record unless they must be
+re-encoded: an EXIF orientation other than "normal" (decoders in TF ignore
+EXIF, so the pixels are rotated into place and re-encoded), or a pixel mode
+TF's decoders do not turn into RGB reliably (CMYK, 16-bit, palette, alpha).
+Masks are decoded with PIL and compared as the tutorial did: the gray level
+of ``convert('L')``, or the colour of ``convert('RGB')`` for RGB class values.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tfmask.annotation import EncodedImage
+from tfmask.errors import DataError, PathLike
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+# Larger images are refused before decoding (decompression bombs). 100 MP is
+# a 10000x10000 photo, far above what Mask R-CNN training resizes to.
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+_EXIF_ORIENTATION = 0x0112
+# Pixel modes TF's decode_jpeg / decode_png turn into 8-bit RGB as expected.
+_KEEP_MODES = {"JPEG": ("RGB", "L"), "PNG": ("RGB", "L")}
+_MASK_MODES = ("1", "L", "P", "RGB", "RGBA", "LA", "PA")
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image ready for a record, plus what was done to it.
+
+    Attributes:
+      encoded: what goes into the record.
+      reencoded: why the original bytes could not be kept (``""`` if kept).
+      raw_size_hw: (height, width) of the file before EXIF rotation.
+    """
+
+    encoded: EncodedImage
+    reencoded: str
+    raw_size_hw: Tuple[int, int]
+
+
+def _open(path: PathLike, data: bytes, what: str, max_pixels: int) -> Image.Image:
+    if not data:
+        raise DataError(path, f"{what} file is empty (0 bytes)", kind="unreadable")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise DataError(path, f"{what} is not a readable image file", kind="unreadable") from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(path, f"{what} refused: {exc}", kind="too_large") from None
+    w, h = img.size
+    if w * h > max_pixels:
+        raise DataError(path, f"{what} is {w}x{h} = {w * h} pixels, above the limit of "
+                        f"{max_pixels} (raise --max-image-pixels if it is genuine)",
+                        kind="too_large")
+    return img
+
+
+def _read_bytes(path: PathLike, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, f"{what} file not found", kind="missing_file") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read {what}: {exc.strerror}", kind="unreadable") from None
+
+
+def _check_complete(path: PathLike, img: Image.Image, what: str) -> None:
+    """Decodes enough of the file to catch truncation and corruption.
+
+    JPEGs are decoded at reduced DCT scale (``draft``), which still reads every
+    entropy-coded byte but costs a fraction of a full decode.
+    """
+    try:
+        if img.format == "JPEG":
+            img.draft("RGB", (max(1, img.size[0] // 8), max(1, img.size[1] // 8)))
+        img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(path, f"{what} is truncated or corrupt ({exc})",
+                        kind="unreadable") from None
+
+
+def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> LoadedImage:
+    """Reads an image file for a record.
+
+    Raises:
+      DataError: empty, truncated, not an image, not JPEG/PNG, or too large.
+    """
+    data = _read_bytes(path, "image")
+    img = _open(path, data, "image", max_pixels)
+    if img.format not in _KEEP_MODES:
+        raise DataError(path, f"image format {img.format} is not supported; use JPEG or PNG",
+                        kind="unsupported")
+    raw_size_hw = (img.size[1], img.size[0])
+    orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+    reasons = []
+    if orientation not in (1, None):
+        reasons.append(f"EXIF orientation {orientation} applied")
+    if img.mode not in _KEEP_MODES[img.format]:
+        reasons.append(f"{img.mode} pixels converted to RGB")
+    if not reasons:
+        _check_complete(path, img, "image")
+        fmt = "jpeg" if img.format == "JPEG" else "png"
+        return LoadedImage(EncodedImage(data, fmt, raw_size_hw, Path(path).name), "",
+                           raw_size_hw)
+    try:
+        img.load()
+        rgb = ImageOps.exif_transpose(img).convert("RGB")
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(path, f"image is truncated or corrupt ({exc})", kind="unreadable") from None
+    out = io.BytesIO()
+    if img.format == "JPEG":
+        rgb.save(out, format="JPEG", quality=95, subsampling=0)
+        fmt = "jpeg"
+    else:
+        rgb.save(out, format="PNG")
+        fmt = "png"
+    encoded = EncodedImage(out.getvalue(), fmt, (rgb.size[1], rgb.size[0]), Path(path).name)
+    return LoadedImage(encoded, "; ".join(reasons), raw_size_hw)
+
+
+def load_mask(path: PathLike, rgb: bool, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+              ) -> np.ndarray:
+    """Decodes a class-colour mask as the converter compares it.
+
+    Args:
+      path: the mask file (PNG; any of modes 1, L, P, RGB, RGBA, LA, PA).
+      rgb: return colours (``convert('RGB')``) instead of gray levels.
+
+    Returns:
+      [H, W] uint8 gray levels, or [H, W, 3] uint8 RGB, after EXIF orientation.
+
+    Raises:
+      DataError: unreadable, not a PNG-like 8-bit image (16-bit masks are
+        refused: their gray conversion would clip values).
+    """
+    data = _read_bytes(path, "mask")
+    img = _open(path, data, "mask", max_pixels)
+    if img.mode not in _MASK_MODES:
+        raise DataError(path, f"mask has pixel mode {img.mode} ({_mode_name(img.mode)}); save "
+                        "masks as 8-bit PNG (gray, palette or RGB)", kind="bad_mask")
+    if img.format == "JPEG":
+        raise DataError(path, "mask is a JPEG; lossy compression changes class pixel "
+                        "values at edges. Save masks as PNG", kind="bad_mask")
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        return np.asarray(img.convert("RGB" if rgb else "L"))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(path, f"mask is truncated or corrupt ({exc})", kind="unreadable") from None
+
+
+def _mode_name(mode: str) -> str:
+    return {"I;16": "16-bit gray", "I;16B": "16-bit gray", "I": "32-bit integer",
+            "F": "32-bit float", "CMYK": "CMYK"}.get(mode, "unsupported")
+
+
+def find_images(images_dir: PathLike) -> Tuple[list, list]:
+    """Image files (sorted by name) and other files found in a folder.
+
+    Returns:
+      (images, ignored): paths with an extension in ``IMAGE_EXTENSIONS``
+      (case-insensitive), and every other file, so callers can report them.
+    """
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise DataError(images_dir, "images folder not found", kind="missing_file")
+    images, ignored = [], []
+    for p in sorted(images_dir.iterdir()):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        (images if p.suffix.lower() in IMAGE_EXTENSIONS else ignored).append(p)
+    return images, ignored
+
+
+def image_size_hw(path: PathLike) -> Optional[Tuple[int, int]]:
+    """(height, width) from the file header after EXIF rotation, or None."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if img.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                w, h = h, w
+            return h, w
+    except (OSError, UnidentifiedImageError):
+        return None

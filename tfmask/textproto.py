@@ -1,0 +1,179 @@
+"""Schema-free reader for protobuf text format (label maps, pipeline.config).
+
+The OD API's ``.proto`` schemas are not installable on current TensorFlow, so
+tfmask reads text-format files into a small tree of :class:`Message` nodes
+using protobuf's own :class:`google.protobuf.text_format.Tokenizer`. That gives
+the real text-format lexical rules: ``#`` comments, single and double quotes,
+adjacent-string concatenation, ``field: value`` and ``field { ... }`` /
+``field < ... >`` / ``field: { ... }``, repeated fields, list syntax
+``field: [1, 2]``, and errors that carry line and column.
+
+Usage::
+
+    msg = parse_text(open("label.pbtxt").read(), path="label.pbtxt")
+    for item in msg.get_all("item"):
+        print(item.get("id"), item.get("name"))
+
+Scalars come back as ``str`` (quoted strings), ``int``, ``float``, ``bool``
+(``true``/``false``) or :class:`Identifier` (unquoted enum names such as
+``SMOOTH_L1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from google.protobuf import text_format
+
+from tfmask.errors import DataError, PathLike
+
+
+class Identifier(str):
+    """An unquoted identifier value (an enum name), distinct from a string."""
+
+
+@dataclass
+class Message:
+    """One text-format message: field name -> list of values, in file order.
+
+    Attributes:
+      fields: ordered mapping from field name to every value it was given.
+      lines: field name -> 1-based line numbers where each value started.
+      line: 1-based line where the message started (0 for the top level).
+    """
+
+    fields: Dict[str, List[Any]] = field(default_factory=dict)
+    lines: Dict[str, List[int]] = field(default_factory=dict)
+    line: int = 0
+
+    def add(self, name: str, value: Any, line: int) -> None:
+        self.fields.setdefault(name, []).append(value)
+        self.lines.setdefault(name, []).append(line)
+
+    def get_all(self, name: str) -> List[Any]:
+        """Every value of a (repeated) field, in file order; [] if absent."""
+        return list(self.fields.get(name, []))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The last value of a field (text format: last one wins), or default."""
+        values = self.fields.get(name)
+        return values[-1] if values else default
+
+    def has(self, name: str) -> bool:
+        return name in self.fields
+
+    def line_of(self, name: str) -> int:
+        lines = self.lines.get(name)
+        return lines[-1] if lines else self.line
+
+    def items(self) -> Iterator[Tuple[str, Any]]:
+        for name, values in self.fields.items():
+            for value in values:
+                yield name, value
+
+    def oneof(self) -> Tuple[Optional[str], Optional["Message"]]:
+        """(name, message) of the single sub-message, for oneof wrappers.
+
+        ``image_resizer { fixed_shape_resizer { ... } }`` -> ("fixed_shape_resizer", msg).
+        """
+        for name, value in self.items():
+            if isinstance(value, Message):
+                return name, value
+        return None, None
+
+
+def _parse_scalar(tok: text_format.Tokenizer) -> Any:
+    if tok.token[:1] in ("'", '"'):
+        # ConsumeString joins adjacent quoted strings, as protobuf does.
+        return tok.ConsumeString()
+    if tok.token in ("true", "True", "t"):
+        tok.NextToken()
+        return True
+    if tok.token in ("false", "False", "f"):
+        tok.NextToken()
+        return False
+    text = tok.token
+    if text[:1].isdigit() or text[:1] in "-+.":
+        try:
+            return tok.ConsumeInteger()
+        except text_format.ParseError:
+            pass
+        return tok.ConsumeFloat()
+    return Identifier(tok.ConsumeIdentifier())
+
+
+def _parse_message(tok: text_format.Tokenizer, end: Optional[str], line: int) -> Message:
+    msg = Message(line=line)
+    while True:
+        if end is None and tok.AtEnd():
+            return msg
+        if end is not None and tok.TryConsume(end):
+            return msg
+        if tok.AtEnd():
+            raise tok.ParseError(f"expected '{end}' before the end of the file")
+        field_line = tok._line + 1  # the tokenizer keeps 0-based lines
+        name = tok.ConsumeIdentifier()
+        has_colon = tok.TryConsume(":")
+        if tok.LookingAt("{") or tok.LookingAt("<"):
+            close = "}" if tok.token == "{" else ">"
+            tok.NextToken()
+            msg.add(name, _parse_message(tok, close, field_line), field_line)
+        elif not has_colon:
+            raise tok.ParseError(f"expected ':' or '{{' after field '{name}'")
+        elif tok.TryConsume("["):
+            if not tok.TryConsume("]"):
+                while True:
+                    if tok.LookingAt("{") or tok.LookingAt("<"):
+                        close = "}" if tok.token == "{" else ">"
+                        tok.NextToken()
+                        msg.add(name, _parse_message(tok, close, field_line), field_line)
+                    else:
+                        msg.add(name, _parse_scalar(tok), field_line)
+                    if tok.TryConsume("]"):
+                        break
+                    tok.Consume(",")
+        else:
+            msg.add(name, _parse_scalar(tok), field_line)
+        # Separators between fields are optional in text format.
+        if not tok.TryConsume(","):
+            tok.TryConsume(";")
+
+
+def parse_text(text: str, path: Optional[PathLike] = None) -> Message:
+    """Parses protobuf text format into a :class:`Message` tree.
+
+    Args:
+      text: the file contents.
+      path: the file name, used in error messages.
+
+    Raises:
+      DataError: (kind ``syntax``) naming the file, line and column.
+    """
+    tok = text_format.Tokenizer(text.splitlines())
+    try:
+        return _parse_message(tok, None, 0)
+    except text_format.ParseError as exc:
+        # protobuf formats its messages as "LINE:COL : 'context': reason".
+        reason = str(exc).rsplit(": ", 1)[-1]
+        raise DataError(path, f"syntax error at line {exc.GetLine()}, column "
+                        f"{exc.GetColumn()}: {reason}", kind="syntax") from None
+
+
+def read_text(path: PathLike) -> str:
+    """Reads a UTF-8 text file; missing or unreadable files raise DataError."""
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise DataError(path, "file not found", kind="missing_file") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                        kind="syntax") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read: {exc.strerror}", kind="unreadable") from None
+
+
+def read_text_file(path: PathLike) -> Message:
+    """Reads and parses a text-format file; errors name the file."""
+    return parse_text(read_text(path), path)
