@@ -96,7 +96,7 @@ class Instances:
     @property
     def areas_px(self) -> np.ndarray:
         """[N] float32 mask pixel counts (COCO ``area`` of a segmentation)."""
-        return self.masks.reshape(len(self), -1).sum(axis=1).astype(np.float32)
+        return self.masks.sum(axis=(1, 2), dtype=np.int64).astype(np.float32)
 
     @staticmethod
     def empty(size_hw: Tuple[int, int]) -> "Instances":

@@ -53,6 +53,8 @@ def _open(path: PathLike, data: bytes, what: str, max_pixels: int) -> Image.Imag
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise DataError(path, f"{what} is not a readable image file", kind="unreadable") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(path, f"{what} is truncated or corrupt ({exc})", kind="unreadable") from None
     except Image.DecompressionBombError as exc:
         raise DataError(path, f"{what} refused: {exc}", kind="too_large") from None
     w, h = img.size
@@ -99,7 +101,10 @@ def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Lo
         raise DataError(path, f"image format {img.format} is not supported; use JPEG or PNG",
                         kind="unsupported")
     raw_size_hw = (img.size[1], img.size[0])
-    orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+    try:
+        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(path, f"image is truncated or corrupt ({exc})", kind="unreadable") from None
     reasons = []
     if orientation not in (1, None):
         reasons.append(f"EXIF orientation {orientation} applied")

@@ -76,7 +76,7 @@ def build_example(sample: Sample) -> bytes:
         fk.MASK: _bytes([encode_mask_png(m) for m in inst.masks]),
     }
     return example_pb2.Example(
-        features=feature_pb2.Features(feature=feature)).SerializeToString()
+        features=feature_pb2.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def shard_paths(prefix: PathLike, num_shards: int) -> List[Path]:

@@ -32,13 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Runs ``tfmask``; returns the exit status (0 ok, 1 bad input, 2 usage)."""
+def setup_environment() -> None:
+    """Quiets TensorFlow's C++ start-up logging (before TF is imported)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Runs ``tfmask``; returns the exit status (0 ok, 1 bad input, 2 usage)."""
+    setup_environment()
     args = build_parser().parse_args(argv)
+    return run_reporting_errors(args.func, args)
+
+
+def run_reporting_errors(func, args) -> int:
+    """Calls ``func(args)``; user errors become one ``error:`` line and exit 1."""
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except TfmaskError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
