@@ -80,12 +80,18 @@ def read_voc_xml(path: PathLike) -> VocAnnotation:
         raise DataError(path, f"XML file is {size} bytes, above the {_MAX_XML_BYTES} limit",
                         kind="bad_xml")
     try:
-        root = etree.parse(str(path), _parser()).getroot()
+        tree = etree.parse(str(path), _parser())
     except etree.XMLSyntaxError as exc:
         raise DataError(path, f"malformed XML: {exc.msg} (line {exc.lineno})",
                         kind="bad_xml") from None
     except OSError as exc:
         raise DataError(path, f"cannot read XML: {exc}", kind="unreadable") from None
+    dtd = tree.docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        raise DataError(path, "XML declares <!ENTITY> definitions; refused (labelImg never "
+                        "writes them, and expanding them can read files or exhaust memory)",
+                        kind="bad_xml")
+    root = tree.getroot()
     if root.tag != "annotation":
         raise DataError(path, f"root element is <{root.tag}>, expected labelImg/Pascal-VOC "
                         "<annotation>", kind="bad_xml")
