@@ -117,6 +117,8 @@ def test_expand_record_paths(tmp_path):
     (dict(boxes_xyxy_px=[[0, 0, 5, 4]]), "inside the 4x4 image"),
     (dict(boxes_xyxy_px=[[2, 0, 2, 4]]), "positive width"),
     (dict(class_ids=[0]), "class ids must be >= 1"),
+    (dict(class_ids=[1.7]), "class ids must be integers"),
+    (dict(boxes_xyxy_px=[[np.nan, 0, 4, 4]]), "boxes must be finite"),
     (dict(class_names=["a", "b"]), "one entry per instance"),
 ])
 def test_instances_validate_themselves(kwargs, match):

@@ -63,7 +63,10 @@ class Instances:
     def __post_init__(self):
         masks = np.asarray(self.masks, dtype=bool)
         boxes = np.asarray(self.boxes_xyxy_px, dtype=np.float32).reshape(-1, 4)
-        ids = np.asarray(self.class_ids, dtype=np.int64).reshape(-1)
+        raw_ids = np.asarray(self.class_ids).reshape(-1)
+        if raw_ids.size and not np.issubdtype(raw_ids.dtype, np.integer):
+            raise ValueError(f"class ids must be integers, got {raw_ids.tolist()}")
+        ids = raw_ids.astype(np.int64)
         crowd = (np.zeros(len(ids), bool) if self.is_crowd is None
                  else np.asarray(self.is_crowd, dtype=bool).reshape(-1))
         object.__setattr__(self, "masks", masks)
@@ -84,6 +87,8 @@ class Instances:
             raise ValueError(f"class ids must be >= 1, got {ids.tolist()}")
         if not masks.reshape(n, -1).any(axis=1).all():
             raise ValueError("every instance mask must hold at least one pixel")
+        if not np.isfinite(boxes).all():
+            raise ValueError(f"boxes must be finite: {boxes.tolist()}")
         x0, y0, x1, y1 = boxes.T
         if (x0 < 0).any() or (y0 < 0).any() or (x1 > w).any() or (y1 > h).any():
             raise ValueError(f"boxes must lie inside the {w}x{h} image: {boxes.tolist()}")
@@ -142,5 +147,6 @@ class Sample:
         if self.instances.masks.shape[1:] != tuple(self.image.size_hw):
             raise ValueError(f"instance masks are {self.instances.masks.shape[1:]}, "
                              f"image is {self.image.size_hw}")
-        if self.source_id < 1:
-            raise ValueError("source_id must be a positive integer")
+        if isinstance(self.source_id, bool) or not isinstance(self.source_id, (int, np.integer)) \
+                or self.source_id < 1:
+            raise ValueError(f"source_id must be a positive integer, got {self.source_id!r}")

@@ -16,6 +16,13 @@ from typing import Iterator, Union
 from tfmask.errors import PathLike
 
 
+def chmod_like_new_file(path: PathLike) -> None:
+    """Gives a mkstemp file (mode 0600) the mode ``open()`` would: 0666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yields a temporary path beside ``path``; renames it to ``path`` on success.
@@ -28,9 +35,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; finals get the usual mode
+    chmod_like_new_file(tmp_path)
     try:
         yield tmp_path
         os.replace(tmp_path, path)

@@ -14,6 +14,7 @@ import glob
 import hashlib
 import io
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union
@@ -23,6 +24,7 @@ from PIL import Image
 
 from tfmask import feature_keys as fk
 from tfmask.annotation import Sample
+from tfmask.atomic import chmod_like_new_file
 from tfmask.errors import DataError, PathLike
 
 
@@ -104,27 +106,41 @@ class ShardedWriter:
     def __enter__(self) -> "ShardedWriter":
         import tensorflow as tf
 
-        for path in self.paths:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            self._tmp_paths.append(tmp)
-            self._writers.append(tf.io.TFRecordWriter(str(tmp)))
+        try:
+            for path in self.paths:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                           dir=path.parent)
+                os.close(fd)
+                self._tmp_paths.append(Path(tmp))
+                self._writers.append(tf.io.TFRecordWriter(tmp))
+        except BaseException:
+            self._discard()
+            raise
         return self
 
     def write(self, serialized: bytes) -> None:
         self._writers[self.count % len(self._writers)].write(serialized)
         self.count += 1
 
+    def _discard(self) -> None:
+        for tmp in self._tmp_paths:
+            if tmp.exists():
+                tmp.unlink()
+
     def __exit__(self, exc_type, exc, tb) -> None:
-        for writer in self._writers:
-            writer.close()
-        if exc_type is None:
-            for tmp, path in zip(self._tmp_paths, self.paths):
-                os.replace(tmp, path)
-        else:
-            for tmp in self._tmp_paths:
-                if tmp.exists():
-                    tmp.unlink()
+        try:
+            for writer in self._writers:
+                writer.close()
+        except BaseException:
+            self._discard()
+            raise
+        if exc_type is not None:
+            self._discard()
+            return
+        for tmp, path in zip(self._tmp_paths, self.paths):
+            chmod_like_new_file(tmp)
+            os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
