@@ -43,8 +43,9 @@ check-pixels: $(STAMP)
 preview: $(STAMP)
 	$(TFMASK) preview '$(RECORDS_DIR)/*-of-*' --out $(PREVIEW_DIR)
 
+# Regenerates the bundled sample (only files named like the synthesizer's are replaced).
 synth: $(STAMP)
-	$(TFMASK) synth --out $(DATA_DIR)
+	$(TFMASK) synth --out $(DATA_DIR) --num-train 48 --num-test 6 --size 256x192 --seed 0 --overwrite
 
 clean:
 	rm -rf $(DEMO_DIR) $(RECORDS_DIR) $(PREVIEW_DIR) .pytest_cache

@@ -13,9 +13,9 @@ from PIL import Image
 from scipy import ndimage
 
 from tfmask.cli import synth as synth_cli
+from tfmask.cli.synth import parse_classes, parse_size
 from tfmask.errors import ConfigError
 from tfmask.label_map import read_label_map
-from tfmask.cli.synth import parse_classes, parse_size
 from tfmask.synth import DEFAULT_CLASSES, MIN_VISIBLE_PX, SynthClass, synthesize
 
 SIZE_HW = (96, 128)

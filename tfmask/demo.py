@@ -55,7 +55,7 @@ def run_demo(data_dir: Path, out_dir: Path, workers: int = 1, progress: bool = T
     report = scan_masks(data_dir / "train_masks")
     label_map = read_label_map(data_dir / "label.pbtxt")
     known = {c.pixel_value[0] for c in label_map.classes}
-    levels = report.class_gray_levels()
+    levels = report.class_gray_levels
     say(f"       gray levels {levels}; label map classes " + ", ".join(
         f"{c.name}={c.pixel_value[0]}" for c in label_map.classes)
         + ("" if set(levels) <= known else "  (some values match no class!)"))
