@@ -459,6 +459,9 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
     eval_batch = int(eval_cfg.get("batch_size", 1))
 
     task: Dict[str, Any] = {
+        # The base experiment points init_checkpoint at a cloud bucket; tfmask
+        # never downloads at run time, so it starts empty unless configured.
+        "init_checkpoint": "", "init_checkpoint_modules": "all",
         "model": model, "losses": losses, "annotation_file": None,
         "per_category_metrics": bool(eval_cfg.get("include_metrics_per_category", False)),
         "train_data": {"input_path": train_paths, "global_batch_size": batch_size,

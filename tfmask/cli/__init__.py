@@ -18,7 +18,7 @@ from tfmask import __version__
 from tfmask.errors import TfmaskError
 
 # Subcommand modules, in the order `tfmask --help` lists them.
-_COMMANDS = ("synth", "check_pixels", "tfrecord", "preview", "demo")
+_COMMANDS = ("synth", "check_pixels", "tfrecord", "preview", "train", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,11 @@ def setup_environment() -> None:
     """Quiets TensorFlow's C++ start-up logging (before TF is imported)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:  # Model Garden logs every step and eval at INFO through absl
+        from absl import logging as absl_logging
+        absl_logging.set_verbosity(absl_logging.WARNING)
+    except ImportError:
+        pass
 
 
 def main(argv: Optional[List[str]] = None) -> int:

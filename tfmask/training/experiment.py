@@ -1,0 +1,131 @@
+"""The Model Garden experiment a training run uses, and the record of it.
+
+Two ways in: the user's OD API ``pipeline.config`` (translated by
+:mod:`tfmask.pipeline_config`), or a Model Garden YAML experiment for power
+users. Command-line flags (steps, checkpoint interval, strategy, precision)
+are applied on top, and the effective config is saved into the model dir as
+``params.yaml`` beside a copy of the pipeline.config.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+from tfmask.errors import ConfigError, PathLike
+
+STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
+PRECISIONS = ("float32", "float16", "bfloat16")
+
+
+@dataclass
+class RunOptions:
+    """Flags of ``tfmask train`` that override the config.
+
+    Attributes:
+      num_train_steps: total steps (None: the config's ``num_steps``).
+      checkpoint_every_n: steps between checkpoints (None: 1000 or the total).
+      keep_checkpoints: how many recent checkpoints to keep.
+      distribution_strategy / num_gpus: Model Garden runtime settings.
+      mixed_precision: ``float16``/``bfloat16`` on GPU; float32 otherwise.
+      xla: compile with XLA (GPU opt-in).
+      eval_on_train_data: evaluate on the training records.
+      sample_1_of_n_eval_examples: evaluate on the first 1/N of the eval records.
+    """
+
+    num_train_steps: Optional[int] = None
+    checkpoint_every_n: Optional[int] = None
+    keep_checkpoints: int = 5
+    distribution_strategy: str = "one_device"
+    num_gpus: int = 0
+    mixed_precision: str = "float32"
+    xla: bool = False
+    eval_on_train_data: bool = False
+    sample_1_of_n_eval_examples: int = 1
+
+
+@dataclass
+class Experiment:
+    """Model Garden params plus what the user should be told about them."""
+
+    params: Any
+    ignored: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+    pipeline_config: Optional[str] = None
+
+
+def from_pipeline_config(path: PathLike, strict: bool = False) -> Experiment:
+    from tfmask.pipeline_config import translate
+
+    t = translate(path, strict=strict)
+    return Experiment(t.params, t.ignored, t.notes, str(path))
+
+
+def from_yaml(path: PathLike, params_override: str = "") -> Experiment:
+    """A Model Garden experiment: ``maskrcnn_resnetfpn_coco`` + YAML + overrides."""
+    from official.core import exp_factory
+    from official.modeling import hyperparams
+    import official.vision.configs.maskrcnn  # noqa: F401  registers the experiment
+
+    params = exp_factory.get_exp_config("maskrcnn_resnetfpn_coco")
+    # No cloud checkpoint unless the YAML names one (no downloads at run time).
+    params.task.init_checkpoint = ""
+    try:
+        params = hyperparams.override_params_dict(params, str(path), is_strict=True)
+        if params_override:
+            params = hyperparams.override_params_dict(params, params_override, is_strict=True)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    params.validate()
+    return Experiment(params)
+
+
+def apply_options(exp: Experiment, opts: RunOptions) -> None:
+    """Writes the command-line overrides into ``exp.params``."""
+    if opts.distribution_strategy not in STRATEGIES:
+        raise ConfigError(f"unknown --distribution_strategy '{opts.distribution_strategy}'; "
+                          f"valid: {', '.join(STRATEGIES)}")
+    if opts.mixed_precision not in PRECISIONS:
+        raise ConfigError(f"unknown --mixed_precision '{opts.mixed_precision}'; valid: "
+                          f"{', '.join(PRECISIONS)}")
+    import tensorflow as tf
+
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if (opts.mixed_precision != "float32" or opts.xla) and not on_gpu:
+        raise ConfigError("--mixed_precision and --xla are GPU options; this machine has no "
+                          "GPU, so training runs in float32")
+    p = exp.params
+    steps = opts.num_train_steps or p.trainer.train_steps
+    every = opts.checkpoint_every_n or min(1000, steps)
+    if steps < 1 or every < 1 or opts.keep_checkpoints < 1:
+        raise ConfigError("--num_train_steps, --checkpoint_every_n and the number of kept "
+                          "checkpoints must be >= 1")
+    if opts.sample_1_of_n_eval_examples < 1:
+        raise ConfigError("--sample_1_of_n_eval_examples must be >= 1")
+    p.override({
+        "runtime": {"distribution_strategy": opts.distribution_strategy,
+                    "num_gpus": opts.num_gpus, "mixed_precision_dtype": opts.mixed_precision,
+                    "enable_xla": opts.xla},
+        "trainer": {"train_steps": steps, "checkpoint_interval": every,
+                    "max_to_keep": opts.keep_checkpoints, "validation_interval": every},
+    }, is_strict=True)
+    if opts.eval_on_train_data:
+        p.task.validation_data.input_path = p.task.train_data.input_path
+
+
+def save_record(exp: Experiment, model_dir: PathLike) -> List[Path]:
+    """Saves ``params.yaml`` (and a copy of the pipeline.config) into the model dir."""
+    from official.core import train_utils
+
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    train_utils.serialize_config(exp.params, str(model_dir))
+    written = [model_dir / "params.yaml"]
+    if exp.pipeline_config:
+        dest = model_dir / "pipeline.config"
+        if Path(exp.pipeline_config).resolve() != dest.resolve():
+            shutil.copyfile(exp.pipeline_config, dest)
+        written.append(dest)
+    return written

@@ -1,0 +1,200 @@
+"""Training and evaluation runs on Model Garden's trainer.
+
+:func:`train` resumes from the newest checkpoint in the model dir (Model
+Garden's checkpoint manager), keeps the last K, prints a progress line per
+step, stops on a non-finite loss, evaluates COCO box/mask AP on the eval
+records at the end, and - on Ctrl-C or SIGTERM - saves a checkpoint at the
+current step before exiting, so stopping training "once the loss is low
+enough" (the tutorial's advice) never loses work. :func:`evaluate` is the OD
+API's ``--checkpoint_dir`` mode.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from tfmask.atomic import atomic_write
+from tfmask.errors import DataError, PathLike, TfmaskError
+from tfmask.records import expand_record_paths
+from tfmask.training.experiment import Experiment, RunOptions, apply_options, save_record
+from tfmask.training.progress import ProgressAction
+
+METRICS_NAME = "metrics.json"
+
+
+class TrainingInterrupted(TfmaskError):
+    """Training was stopped by Ctrl-C/SIGTERM after saving a checkpoint."""
+
+    def __init__(self, step: int, model_dir: str):
+        self.step = step
+        super().__init__(f"interrupted: checkpoint saved at step {step} in {model_dir}; run "
+                         "the same command again to resume")
+
+
+@dataclass
+class TrainResult:
+    """What a run did.
+
+    Attributes:
+      step: the global step reached.
+      history: one dict per logged step (``step``, losses, ``learning_rate``).
+      metrics: evaluation metrics (COCO ``AP``, ``AP50``, ``mask_AP``, ...), if run.
+      model_dir: where checkpoints, summaries, params.yaml and metrics.json are.
+    """
+
+    step: int
+    history: List[Dict[str, float]] = field(default_factory=list)
+    metrics: Dict[str, float] = field(default_factory=dict)
+    model_dir: str = ""
+
+
+def count_records(patterns) -> int:
+    import tensorflow as tf
+
+    paths = expand_record_paths(patterns)
+    return int(sum(1 for _ in tf.data.TFRecordDataset(paths)))
+
+
+def _prepare_eval(params, sample_1_of_n: int) -> int:
+    """Sizes the eval run from the eval records (ground truth comes from them)."""
+    n = count_records(params.task.validation_data.input_path)
+    if n == 0:
+        raise DataError(str(params.task.validation_data.input_path), "eval records are empty")
+    n = max(1, n // sample_1_of_n)
+    batch = params.task.validation_data.global_batch_size
+    params.task.validation_data.num_examples = n
+    params.trainer.validation_steps = math.ceil(n / batch)
+    return n
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler's stop) behaves like Ctrl-C during training."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _float_metrics(logs) -> Dict[str, float]:
+    out = {}
+    for key, value in (logs or {}).items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def _build(exp: Experiment, model_dir: str, train: bool):
+    from official.common import distribute_utils
+    from official.core import task_factory, train_utils
+    from official.modeling import performance
+
+    params = exp.params
+    if params.runtime.mixed_precision_dtype:
+        performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
+    strategy = distribute_utils.get_distribution_strategy(
+        distribution_strategy=params.runtime.distribution_strategy,
+        num_gpus=params.runtime.num_gpus)
+    with strategy.scope():
+        # logging_dir: with no annotation file the task writes the eval ground
+        # truth it scanned from the records there.
+        task = task_factory.get_task(params.task, logging_dir=model_dir)
+        trainer = train_utils.create_trainer(params, task, train=train, evaluate=True,
+                                             checkpoint_exporter=None)
+    return strategy, task, trainer
+
+
+def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = None,
+          say: Callable[[str], None] = print, log_every: int = 1) -> TrainResult:
+    """Trains (or resumes) the experiment in ``model_dir``; evaluates at the end.
+
+    Raises:
+      TrainingInterrupted: after saving a checkpoint on Ctrl-C / SIGTERM.
+      NonFiniteLossError: a loss became NaN/Inf (names the step and the term).
+    """
+    import tensorflow as tf
+    from official.core import train_lib
+
+    opts = opts or RunOptions()
+    model_dir = str(model_dir)
+    apply_options(exp, opts)
+    params = exp.params
+    n_eval = _prepare_eval(params, opts.sample_1_of_n_eval_examples)
+    params.validate()
+    params.lock()
+    for name in exp.ignored:
+        say(f"warning: {name} is set but not honoured")
+    for note in exp.notes:
+        say(f"note: {note}")
+    save_record(exp, model_dir)
+    strategy, task, trainer = _build(exp, model_dir, train=True)
+    latest = tf.train.latest_checkpoint(model_dir)
+    if latest:
+        say(f"resuming from {latest}")
+    total = params.trainer.train_steps
+    action = ProgressAction(trainer.global_step, total, say=say, every=log_every)
+    say(f"training to step {total}; checkpoints every {params.trainer.checkpoint_interval} "
+        f"steps in {model_dir} (last {params.trainer.max_to_keep} kept); "
+        f"evaluating on {n_eval} images at the end")
+    try:
+        with _sigterm_as_interrupt():
+            _, logs = train_lib.run_experiment(
+                distribution_strategy=strategy, task=task, mode="train", params=params,
+                model_dir=model_dir, run_post_eval=True, trainer=trainer,
+                train_actions=[action])
+    except KeyboardInterrupt:
+        manager = tf.train.CheckpointManager(
+            trainer.checkpoint, directory=model_dir, max_to_keep=params.trainer.max_to_keep,
+            step_counter=trainer.global_step)
+        step = int(trainer.global_step.numpy())
+        manager.save(checkpoint_number=step)
+        raise TrainingInterrupted(step, model_dir) from None
+    metrics = _float_metrics(logs)
+    result = TrainResult(int(trainer.global_step.numpy()), action.history, metrics, model_dir)
+    atomic_write(Path(model_dir) / METRICS_NAME,
+                 json.dumps({"step": result.step, "metrics": metrics}, indent=2) + "\n")
+    return result
+
+
+def evaluate(exp: Experiment, checkpoint_dir: PathLike, model_dir: PathLike,
+             opts: Optional[RunOptions] = None) -> Dict[str, float]:
+    """Evaluates the newest checkpoint of ``checkpoint_dir`` on the eval records.
+
+    Metrics are also written to ``MODEL_DIR/metrics.json``.
+    """
+    import tensorflow as tf
+
+    opts = opts or RunOptions()
+    checkpoint = tf.train.latest_checkpoint(str(checkpoint_dir))
+    if checkpoint is None:
+        raise DataError(str(checkpoint_dir), "no checkpoint found in this folder")
+    apply_options(exp, opts)
+    _prepare_eval(exp.params, opts.sample_1_of_n_eval_examples)
+    exp.params.validate()
+    exp.params.lock()
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
+    strategy, task, trainer = _build(exp, str(model_dir), train=False)
+    trainer.checkpoint.read(checkpoint).expect_partial()
+    with strategy.scope():
+        logs = trainer.evaluate(tf.convert_to_tensor(exp.params.trainer.validation_steps,
+                                                     tf.int32))
+    metrics = _float_metrics(logs)
+    atomic_write(Path(model_dir) / METRICS_NAME,
+                 json.dumps({"checkpoint": checkpoint, "metrics": metrics}, indent=2) + "\n")
+    return metrics
