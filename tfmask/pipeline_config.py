@@ -463,7 +463,9 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
         # never downloads at run time, so it starts empty unless configured.
         "init_checkpoint": "", "init_checkpoint_modules": "all",
         "model": model, "losses": losses, "annotation_file": None,
-        "per_category_metrics": bool(eval_cfg.get("include_metrics_per_category", False)),
+        # include_metrics_per_category stays unhonoured (listed): Model Garden's
+        # per-category COCO metrics need a pycocotools fork and return nothing.
+        "per_category_metrics": False,
         "train_data": {"input_path": train_paths, "global_batch_size": batch_size,
                        "is_training": True, "dtype": "float32", "parser": parser,
                        "shuffle_buffer_size": 256},

@@ -106,6 +106,12 @@ def _build(exp: Experiment, model_dir: str, train: bool):
     from official.modeling import performance
 
     params = exp.params
+    # Model Garden scans the eval records into MODEL_DIR/annotation.json and
+    # reuses an existing file without checking it: a stale one from earlier
+    # records would silently give wrong metrics, so it is rebuilt every run.
+    stale = Path(model_dir) / "annotation.json"
+    if stale.exists():
+        stale.unlink()
     if params.runtime.mixed_precision_dtype:
         performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
     strategy = distribute_utils.get_distribution_strategy(
