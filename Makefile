@@ -13,9 +13,12 @@ VAL_FRACTION    ?= 0.2
 NUM_SHARDS      ?= 1
 PREVIEW_DIR     ?= $(DATA_DIR)/preview
 DEMO_DIR        ?= out/demo
+PIPELINE_CONFIG ?= configs/mask_rcnn_tiny_cpu.config
+MODEL_DIR       ?= runs/tiny
+NUM_STEPS       ?=
 PYTEST_ARGS     ?=
 
-.PHONY: install test demo tfrecord check-pixels preview synth clean
+.PHONY: install test demo tfrecord check-pixels preview synth train clean
 
 # The environment: created once, reinstalled when the pins change.
 $(STAMP): pyproject.toml requirements.lock
@@ -44,6 +47,11 @@ preview: $(STAMP)
 	$(TFMASK) preview '$(RECORDS_DIR)/*-of-*' --out $(PREVIEW_DIR)
 
 # Regenerates the bundled sample (only files named like the synthesizer's are replaced).
+# Training reads the records `make tfrecord` writes (the shipped configs point at them).
+train: $(STAMP)
+	$(TFMASK) train --pipeline_config_path $(PIPELINE_CONFIG) --model_dir $(MODEL_DIR) \
+	  $(if $(NUM_STEPS),--num_train_steps $(NUM_STEPS))
+
 synth: $(STAMP)
 	$(TFMASK) synth --out $(DATA_DIR) --num-train 48 --num-test 6 --size 256x192 --seed 0 --overwrite
 
