@@ -10,7 +10,8 @@ from tfmask.records import read_examples
 
 def test_demo_runs_end_to_end_on_a_fresh_folder(tmp_path):
     lines = []
-    result = run_demo(tmp_path / "empty", tmp_path / "out", progress=False, say=lines.append)
+    result = run_demo(tmp_path / "empty", tmp_path / "out", progress=False, say=lines.append,
+                      train_steps=3)
     out = tmp_path / "out"
     assert result.data_dir == out / "data"  # synthesized because the folder had no images
     report = json.loads((out / "records" / "conversion_report.json").read_text())
@@ -21,6 +22,10 @@ def test_demo_runs_end_to_end_on_a_fresh_folder(tmp_path):
     assert len(previews) == 8 and Image.open(previews[0]).size == (256, 192)
     text = "\n".join(lines)
     assert "done. Outputs:" in text and str(out / "records") in text
+    # The reduced training run happened and was evaluated on the val split.
+    metrics = json.loads((out / "model" / "metrics.json").read_text())
+    assert metrics["step"] == 3 and "mask_AP50" in metrics["metrics"]
+    assert "validation: box AP50" in text
 
 
 def test_demo_uses_bundled_dataset_layout(tmp_path):
@@ -28,6 +33,7 @@ def test_demo_uses_bundled_dataset_layout(tmp_path):
 
     synthesize(tmp_path / "data", num_train=5, num_test=1, seed=3)
     lines = []
-    result = run_demo(tmp_path / "data", tmp_path / "out", progress=False, say=lines.append)
+    result = run_demo(tmp_path / "data", tmp_path / "out", progress=False, say=lines.append,
+                      train_steps=0)
     assert result.data_dir == tmp_path / "data"
     assert "instance mode 'box'" in "\n".join(lines)

@@ -74,6 +74,24 @@ def _prepare_eval(params, sample_1_of_n: int) -> int:
 
 
 @contextmanager
+def _quiet_orbit():
+    """Orbit prints each train/eval log dict to stdout as well as logging it;
+    tfmask prints its own progress line, so Orbit's copy goes to the log only."""
+    import orbit.controller as orbit_controller
+    from absl import logging as absl_logging
+
+    original = getattr(orbit_controller, "_log", None)
+    if original is None:  # a newer Orbit without the hook: leave it alone
+        yield
+        return
+    orbit_controller._log = absl_logging.info
+    try:
+        yield
+    finally:
+        orbit_controller._log = original
+
+
+@contextmanager
 def _sigterm_as_interrupt():
     """SIGTERM (a scheduler's stop) behaves like Ctrl-C during training."""
     def handler(signum, frame):
@@ -159,7 +177,7 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
         f"steps in {model_dir} (last {params.trainer.max_to_keep} kept); "
         f"evaluating on {n_eval} images at the end")
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), _quiet_orbit():
             _, logs = train_lib.run_experiment(
                 distribution_strategy=strategy, task=task, mode="train", params=params,
                 model_dir=model_dir, run_post_eval=True, trainer=trainer,
