@@ -242,3 +242,28 @@ def test_unhonoured_fields_are_listed_and_strict_fails(cfg_dir):
     with pytest.raises(ConfigError, match="--strict: fields not honoured: "
                                           "model.faster_rcnn.resize_masks"):
         translate(path, strict=True)
+
+
+@pytest.mark.parametrize("fields,frozen", [
+    ('freeze_variables: "backbone"', ["backbone"]),
+    ('update_trainable_variables: "mask_head"',
+     ["backbone", "decoder", "rpn_head", "detection_head"]),
+    ('update_trainable_variables: "mask_head" update_trainable_variables: "rpn_head|decoder"',
+     ["backbone", "detection_head"]),
+    ('freeze_variables: "backbone|decoder"', ["backbone", "decoder"]),
+])
+def test_trainable_groups(cfg_dir, fields, frozen):
+    t = make(cfg_dir, (r"gradient_clipping_by_norm: 10.0", "gradient_clipping_by_norm: 10.0 "
+                       + fields))
+    assert t.frozen_groups == frozen and t.ignored == []
+
+
+@pytest.mark.parametrize("fields,match", [
+    ('freeze_variables: "FeatureExtractor"', "matches no part of the model; parts: backbone"),
+    ('freeze_variables: "("', "not a valid regular expression"),
+    ('freeze_variables: ".*"', "leave nothing to train"),
+])
+def test_trainable_group_errors(cfg_dir, fields, match):
+    with pytest.raises(ConfigError, match=re.escape(match) if "(" not in fields else match):
+        make(cfg_dir, (r"gradient_clipping_by_norm: 10.0", "gradient_clipping_by_norm: 10.0 "
+                       + fields))

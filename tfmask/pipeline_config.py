@@ -47,6 +47,9 @@ METRICS_SETS = ("coco_detection_metrics", "coco_mask_metrics")
 # Augmentations Model Garden's Mask R-CNN parser applies to image, boxes and masks.
 AUGMENTATIONS = ("random_horizontal_flip", "random_vertical_flip", "random_image_scale")
 PLACEHOLDER = "PATH_TO_BE_CONFIGURED"
+# Parts of Model Garden's Mask R-CNN that freeze_variables / update_trainable_variables
+# patterns select (its `checkpoint_items`); a pattern matches a group by re.search.
+TRAINABLE_GROUPS = ("backbone", "decoder", "rpn_head", "detection_head", "mask_head")
 _OD_API_BASE_ANCHOR = 256.0  # grid_anchor_generator's default base_anchor_size
 
 
@@ -127,6 +130,7 @@ class Translation:
       ignored: field paths set in the file but not honoured.
       notes: how approximated fields were mapped (for the user's log).
       config_path: the pipeline.config file.
+      frozen_groups: model groups (``TRAINABLE_GROUPS``) not trained in this run.
     """
 
     params: Any
@@ -134,6 +138,7 @@ class Translation:
     ignored: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     config_path: Optional[str] = None
+    frozen_groups: List[str] = field(default_factory=list)
 
 
 def _resolve(base: Path, value: Any, field_name: str, config_path: PathLike) -> str:
@@ -270,6 +275,37 @@ def _anchors(frcnn: _Fields, min_level: int, notes: List[str]) -> dict:
         return {}
     raise ConfigError(f"unsupported anchor generator '{kind}'; valid: grid_anchor_generator, "
                       "multiscale_anchor_generator")
+
+
+def _frozen_groups(train: _Fields) -> List[str]:
+    """Groups frozen by ``freeze_variables`` / not kept by ``update_trainable_variables``.
+
+    Heads-only training is ``freeze_variables: "backbone"``; fine-tuning just
+    the mask head is ``update_trainable_variables: "mask_head"``.
+    """
+    import re
+
+    def matched(patterns: List[str], field_name: str) -> set:
+        out = set()
+        for pattern in patterns:
+            try:
+                hits = {g for g in TRAINABLE_GROUPS if re.search(str(pattern), g)}
+            except re.error as exc:
+                raise ConfigError(f"train_config.{field_name} '{pattern}' is not a valid "
+                                  f"regular expression: {exc}") from None
+            if not hits:
+                raise ConfigError(f"train_config.{field_name} '{pattern}' matches no part of "
+                                  f"the model; parts: {', '.join(TRAINABLE_GROUPS)}")
+            out |= hits
+        return out
+
+    frozen = matched(train.get_all("freeze_variables"), "freeze_variables")
+    keep = train.get_all("update_trainable_variables")
+    if keep:
+        frozen |= set(TRAINABLE_GROUPS) - matched(keep, "update_trainable_variables")
+    if frozen == set(TRAINABLE_GROUPS):
+        raise ConfigError("freeze_variables / update_trainable_variables leave nothing to train")
+    return [g for g in TRAINABLE_GROUPS if g in frozen]
 
 
 def translate(config_path: PathLike, strict: bool = False) -> Translation:
@@ -484,6 +520,7 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
         task["init_checkpoint_modules"] = FINE_TUNE_TYPES[ckpt_type]
         train.expect("fine_tune_checkpoint_version", "V2")
 
+    frozen = _frozen_groups(train)
     params = exp_factory.get_exp_config("maskrcnn_resnetfpn_coco")
     params.override({
         "runtime": {"mixed_precision_dtype": "float32", "enable_xla": False,
@@ -499,4 +536,4 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
     ignored = [p for p in _leaf_paths(msg) if not _is_used(p, used)]
     if strict and ignored:
         raise ConfigError(f"{config_path}: --strict: fields not honoured: {', '.join(ignored)}")
-    return Translation(params, label_map, ignored, notes, str(config_path))
+    return Translation(params, label_map, ignored, notes, str(config_path), frozen)

@@ -110,3 +110,31 @@ def test_evaluate_checkpoint_dir(tiny_records, tmp_path):
         pytest.approx(metrics["AP"])
     with pytest.raises(Exception, match="no checkpoint found"):
         loop.evaluate(experiment.from_pipeline_config(cfg), tmp_path / "none", tmp_path / "e2")
+
+
+def _variables(ckpt, part):
+    reader = tf.train.load_checkpoint(ckpt)
+    names = [n for n, _ in tf.train.list_variables(ckpt)
+             if n.startswith(f"{part}/") and "OPTIMIZER_SLOT" not in n]
+    assert names, part
+    return {n: reader.get_tensor(n) for n in names}
+
+
+def test_heads_only_stage_leaves_backbone_unchanged(tiny_records, tmp_path):
+    """The staged recipe: all layers, then a run with the backbone frozen (or the reverse)."""
+    model_dir = tmp_path / "m"
+    cfg = write_config(tmp_path / "all.config", tiny_records)
+    _train(cfg, model_dir, steps=2)
+    before = tf.train.latest_checkpoint(str(model_dir))
+    heads = write_config(tmp_path / "heads.config", tiny_records, **{
+        r"gradient_clipping_by_norm: 10.0":
+            'gradient_clipping_by_norm: 10.0 freeze_variables: "backbone"'})
+    result = _train(heads, model_dir, steps=4)
+    after = tf.train.latest_checkpoint(str(model_dir))
+    assert result.step == 4 and before != after
+    for name, value in _variables(before, "backbone").items():
+        np.testing.assert_array_equal(value, tf.train.load_checkpoint(after).get_tensor(name),
+                                      err_msg=name)
+    changed = [not np.array_equal(v, tf.train.load_checkpoint(after).get_tensor(n))
+               for n, v in _variables(before, "mask_head").items()]
+    assert any(changed)

@@ -54,13 +54,14 @@ class Experiment:
     ignored: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     pipeline_config: Optional[str] = None
+    frozen_groups: List[str] = field(default_factory=list)
 
 
 def from_pipeline_config(path: PathLike, strict: bool = False) -> Experiment:
     from tfmask.pipeline_config import translate
 
     t = translate(path, strict=strict)
-    return Experiment(t.params, t.ignored, t.notes, str(path))
+    return Experiment(t.params, t.ignored, t.notes, str(path), t.frozen_groups)
 
 
 def from_yaml(path: PathLike, params_override: str = "") -> Experiment:

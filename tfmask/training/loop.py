@@ -141,6 +141,11 @@ def _build(exp: Experiment, model_dir: str, train: bool):
         task = task_factory.get_task(params.task, logging_dir=model_dir)
         trainer = train_utils.create_trainer(params, task, train=train, evaluate=True,
                                              checkpoint_exporter=None)
+    # Frozen parts are set before the first step traces model.trainable_variables.
+    parts = trainer.model.checkpoint_items
+    for group in exp.frozen_groups:
+        if group in parts:
+            parts[group].trainable = False
     return strategy, task, trainer
 
 
@@ -166,6 +171,8 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
         say(f"warning: {name} is set but not honoured")
     for note in exp.notes:
         say(f"note: {note}")
+    if exp.frozen_groups:
+        say(f"frozen (not trained in this run): {', '.join(exp.frozen_groups)}")
     save_record(exp, model_dir)
     strategy, task, trainer = _build(exp, model_dir, train=True)
     latest = tf.train.latest_checkpoint(model_dir)
