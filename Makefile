@@ -18,7 +18,7 @@ MODEL_DIR       ?= runs/tiny
 NUM_STEPS       ?=
 PYTEST_ARGS     ?=
 
-.PHONY: install test demo tfrecord check-pixels preview synth train clean
+.PHONY: install test demo tfrecord check-pixels preview synth train pretrained clean
 
 # The environment: created once, reinstalled when the pins change.
 $(STAMP): pyproject.toml requirements.lock
@@ -51,6 +51,10 @@ preview: $(STAMP)
 train: $(STAMP)
 	$(TFMASK) train --pipeline_config_path $(PIPELINE_CONFIG) --model_dir $(MODEL_DIR) \
 	  $(if $(NUM_STEPS),--num_train_steps $(NUM_STEPS))
+
+# The only target that uses the network: pretrained weights into pretrained/.
+pretrained: $(STAMP)
+	$(TFMASK) pretrained resnet50_imagenet --dest pretrained
 
 synth: $(STAMP)
 	$(TFMASK) synth --out $(DATA_DIR) --num-train 48 --num-test 6 --size 256x192 --seed 0 --overwrite

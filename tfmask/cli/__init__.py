@@ -18,7 +18,7 @@ from tfmask import __version__
 from tfmask.errors import TfmaskError
 
 # Subcommand modules, in the order `tfmask --help` lists them.
-_COMMANDS = ("synth", "check_pixels", "tfrecord", "preview", "train", "demo")
+_COMMANDS = ("synth", "check_pixels", "tfrecord", "preview", "train", "pretrained", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
