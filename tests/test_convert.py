@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -172,8 +171,8 @@ def test_split_is_deterministic_and_sized(tmp_path):
     layout = {f"im{i:02d}": [Rect("cup", (i, i, i + 8, i + 8))] for i in range(10)}
     ds = make_dataset(tmp_path / "d", layout=layout)
     r1 = run(ds.root, tmp_path / "o1", val_fraction=0.3, seed=7)
-    r2 = run(ds.root, tmp_path / "o2", val_fraction=0.3, seed=7)
-    r3 = run(ds.root, tmp_path / "o3", val_fraction=0.3, seed=8)
+    run(ds.root, tmp_path / "o2", val_fraction=0.3, seed=7)
+    run(ds.root, tmp_path / "o3", val_fraction=0.3, seed=8)
     assert r1.images_per_split == {"train": 7, "val": 3}
     val1 = set(examples(tmp_path / "o1", "val"))
     assert val1 == set(examples(tmp_path / "o2", "val"))
@@ -235,7 +234,6 @@ def test_coco_json_input_produces_the_same_records(dataset, tmp_path):
 def test_coco_polygons_and_uncompressed_rle(tmp_path):
     (tmp_path / "img").mkdir()
     write_image(tmp_path / "img" / "x.jpg", (40, 50), seed=0)
-    counts = [0] * 0
     # Uncompressed RLE (column-major runs): 10 zeros, 5 ones, rest zeros.
     counts = [10, 5, 40 * 50 - 15]
     doc = {"images": [{"id": 7, "file_name": "x.jpg", "width": 50, "height": 40}],

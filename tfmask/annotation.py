@@ -13,7 +13,7 @@ Coordinate convention: boxes are ``[xmin, ymin, xmax, ymax]`` in pixel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -107,17 +107,6 @@ class Instances:
     def empty(size_hw: Tuple[int, int]) -> "Instances":
         return Instances(np.zeros((0, *size_hw), bool), np.zeros((0, 4), np.float32),
                          np.zeros(0, np.int64), ())
-
-    @staticmethod
-    def concat(parts: Sequence["Instances"], size_hw: Tuple[int, int]) -> "Instances":
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return Instances.empty(size_hw)
-        return Instances(np.concatenate([p.masks for p in parts]),
-                         np.concatenate([p.boxes_xyxy_px for p in parts]),
-                         np.concatenate([p.class_ids for p in parts]),
-                         sum((p.class_names for p in parts), ()),
-                         np.concatenate([p.is_crowd for p in parts]))
 
 
 def tight_box_xyxy_px(mask: np.ndarray) -> np.ndarray:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import re
 from dataclasses import dataclass
 from functools import partial

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -184,14 +184,3 @@ def find_images(images_dir: PathLike) -> Tuple[list, list]:
         (images if p.suffix.lower() in IMAGE_EXTENSIONS else ignored).append(p)
     return images, ignored
 
-
-def image_size_hw(path: PathLike) -> Optional[Tuple[int, int]]:
-    """(height, width) from the file header after EXIF rotation, or None."""
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if img.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
-                w, h = h, w
-            return h, w
-    except (OSError, UnidentifiedImageError):
-        return None

@@ -21,7 +21,6 @@ Conventions worth knowing:
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
