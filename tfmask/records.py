@@ -13,8 +13,8 @@ from __future__ import annotations
 import glob
 import hashlib
 import io
+import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union
@@ -24,7 +24,7 @@ from PIL import Image
 
 from tfmask import feature_keys as fk
 from tfmask.annotation import Sample
-from tfmask.atomic import chmod_like_new_file
+from tfmask.atomic import atomic_path
 from tfmask.errors import DataError, PathLike
 
 
@@ -91,56 +91,38 @@ def shard_paths(prefix: PathLike, num_shards: int) -> List[Path]:
 class ShardedWriter:
     """Writes serialized examples round robin into shards, atomically.
 
-    Use as a context manager. Shards are written to hidden temporary files in
-    the output folder and renamed to their final names only when the ``with``
-    block ends without an exception; on an exception they are deleted, so a
-    final name never holds a partial shard.
+    Use as a context manager. Each shard is an :func:`tfmask.atomic.atomic_path`:
+    written under a hidden temporary name in the output folder and renamed to
+    its final name only when the ``with`` block ends without an exception; on
+    an exception the temporary files are deleted, so a final name never holds
+    a partial shard.
     """
 
     def __init__(self, prefix: PathLike, num_shards: int = 1):
         self.paths = shard_paths(prefix, num_shards)
         self.count = 0
-        self._tmp_paths: List[Path] = []
         self._writers = []
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "ShardedWriter":
         import tensorflow as tf
 
-        try:
-            for path in self.paths:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                           dir=path.parent)
-                os.close(fd)
-                self._tmp_paths.append(Path(tmp))
-                self._writers.append(tf.io.TFRecordWriter(tmp))
-        except BaseException:
-            self._discard()
-            raise
+        with self._stack as stack:
+            tmp_paths = [stack.enter_context(atomic_path(p)) for p in self.paths]
+            for tmp in tmp_paths:
+                writer = tf.io.TFRecordWriter(str(tmp))
+                # Registered after the paths: on exit writers close before renames.
+                stack.callback(writer.close)
+                self._writers.append(writer)
+            self._stack = stack.pop_all()
         return self
 
     def write(self, serialized: bytes) -> None:
         self._writers[self.count % len(self._writers)].write(serialized)
         self.count += 1
 
-    def _discard(self) -> None:
-        for tmp in self._tmp_paths:
-            if tmp.exists():
-                tmp.unlink()
-
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            for writer in self._writers:
-                writer.close()
-        except BaseException:
-            self._discard()
-            raise
-        if exc_type is not None:
-            self._discard()
-            return
-        for tmp, path in zip(self._tmp_paths, self.paths):
-            chmod_like_new_file(tmp)
-            os.replace(tmp, path)
+        self._stack.__exit__(exc_type, exc, tb)
 
 
 @dataclass(frozen=True)
