@@ -55,6 +55,7 @@ train: $(STAMP)
 # The only target that uses the network: pretrained weights into pretrained/.
 pretrained: $(STAMP)
 	$(TFMASK) pretrained resnet50_imagenet --dest pretrained
+	$(TFMASK) pretrained inception_resnet_v2_imagenet --dest pretrained
 
 synth: $(STAMP)
 	$(TFMASK) synth --out $(DATA_DIR) --num-train 48 --num-test 6 --size 256x192 --seed 0 --overwrite

@@ -29,5 +29,5 @@ def test_offline_is_a_clear_error_and_leaves_nothing(tmp_path):
 
 
 def test_unknown_name_lists_valid_ones(tmp_path):
-    with pytest.raises(ConfigError, match="valid: resnet50_imagenet"):
+    with pytest.raises(ConfigError, match="valid: inception_resnet_v2_imagenet, resnet50_imagenet"):
         download("vgg16", tmp_path)

@@ -3,9 +3,12 @@
 The user's knob file stays the OD API's protobuf text format. This module
 reads it (:mod:`tfmask.textproto`), checks it, and writes every setting it
 honours into a Model Garden ``ExperimentConfig`` built from the
-``maskrcnn_resnetfpn_coco`` experiment. Every field the file sets that is not
+``tfmask_maskrcnn`` experiment (Model Garden's ``maskrcnn_resnetfpn_coco``
+with tfmask's backbone and augmentation additions, :mod:`tfmask.training.task`).
+Absent fields take the OD API's proto defaults where Model Garden has the
+setting (e.g. ``second_stage_batch_size`` 64). Every field the file sets that is not
 honoured is listed (a warning at start, an error with ``strict=True``):
-:class:`_Fields` records each field the translator reads, so the list is
+:class:`Fields` records each field the translator reads, so the list is
 exact rather than hand-maintained.
 
 Conventions worth knowing:
@@ -26,8 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from tfmask.config_fields import Fields, is_used, leaf_paths
 from tfmask.errors import ConfigError, DataError, PathLike
 from tfmask.label_map import LabelMap, read_label_map
+from tfmask.pipeline_train import (AUGMENTATIONS, TRAINABLE_GROUPS, augmentations,  # noqa: F401
+                                   frozen_groups, optimizer)
 from tfmask.textproto import Message, read_text_file
 
 # feature_extractor.type -> (backbone type, backbone kwargs, narrow CPU heads?)
@@ -38,85 +44,15 @@ FEATURE_EXTRACTORS: Dict[str, Tuple[str, Dict[str, Any], bool]] = {
     "faster_rcnn_resnet101_fpn_keras": ("resnet", {"model_id": 101}, False),
     "faster_rcnn_resnet152_keras": ("resnet", {"model_id": 152}, False),
     "faster_rcnn_resnet152_fpn_keras": ("resnet", {"model_id": 152}, False),
+    # tfmask's SAME-padded Inception-ResNet-v2 with FPN (the OD API's is single-level).
+    "faster_rcnn_inception_resnet_v2_keras": ("inception_resnet_v2", {}, False),
     # tfmask's own: ResNet-10 + FPN 64 with narrow heads, ~1 step/s on 2 CPU cores.
     "tfmask_tiny_resnet10_fpn": ("resnet", {"model_id": 10}, True),
 }
 FINE_TUNE_TYPES = {"classification": "backbone", "detection": "all", "full": "all"}
 METRICS_SETS = ("coco_detection_metrics", "coco_mask_metrics")
-# Augmentations Model Garden's Mask R-CNN parser applies to image, boxes and masks.
-AUGMENTATIONS = ("random_horizontal_flip", "random_vertical_flip", "random_image_scale")
 PLACEHOLDER = "PATH_TO_BE_CONFIGURED"
-# Parts of Model Garden's Mask R-CNN that freeze_variables / update_trainable_variables
-# patterns select (its `checkpoint_items`); a pattern matches a group by re.search.
-TRAINABLE_GROUPS = ("backbone", "decoder", "rpn_head", "detection_head", "mask_head")
 _OD_API_BASE_ANCHOR = 256.0  # grid_anchor_generator's default base_anchor_size
-
-
-class _Fields:
-    """A view of one message that records which fields the translator read."""
-
-    def __init__(self, msg: Optional[Message], path: str, used: set):
-        self.msg = msg or Message()
-        self.path = path
-        self._used = used
-
-    def _key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def has(self, name: str) -> bool:
-        return self.msg.has(name)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        if self.msg.has(name):
-            self._used.add(self._key(name))
-        return self.msg.get(name, default)
-
-    def get_all(self, name: str) -> List[Any]:
-        if self.msg.has(name):
-            self._used.add(self._key(name))
-        return self.msg.get_all(name)
-
-    def sub(self, name: str) -> "_Fields":
-        value = self.msg.get(name)
-        if value is not None and not isinstance(value, Message):
-            raise ConfigError(f"{self._key(name)} must be a message {{ ... }}, got {value!r}")
-        if isinstance(value, Message) and not value.fields:
-            self._used.add(self._key(name))  # an empty message is a leaf
-        return _Fields(value, self._key(name), self._used)
-
-    def subs(self, name: str) -> List["_Fields"]:
-        out = []
-        for value in self.msg.get_all(name):
-            if isinstance(value, Message) and not value.fields:
-                self._used.add(self._key(name))
-            out.append(_Fields(value if isinstance(value, Message) else None, self._key(name),
-                               self._used))
-        return out
-
-    def oneof(self) -> Tuple[Optional[str], "_Fields"]:
-        name, _ = self.msg.oneof()
-        return name, self.sub(name) if name else _Fields(None, self.path, self._used)
-
-    def expect(self, name: str, value: Any) -> None:
-        """Marks a field honoured when it holds the value Model Garden behaves as."""
-        if self.msg.has(name) and self.msg.get(name) == value:
-            self._used.add(self._key(name))
-
-
-def _leaf_paths(msg: Message, prefix: str = "") -> List[str]:
-    out: List[str] = []
-    for name, value in msg.items():
-        key = f"{prefix}.{name}" if prefix else name
-        if isinstance(value, Message) and value.fields:
-            out.extend(_leaf_paths(value, key))
-        elif key not in out:
-            out.append(key)
-    return out
-
-
-def _is_used(path: str, used: set) -> bool:
-    parts = path.split(".")
-    return any(".".join(parts[:i]) in used for i in range(1, len(parts) + 1))
 
 
 @dataclass
@@ -151,7 +87,7 @@ def _resolve(base: Path, value: Any, field_name: str, config_path: PathLike) -> 
     return os.path.normpath(p if p.is_absolute() else (base / p))
 
 
-def _input_paths(reader: _Fields, name: str, base: Path, config_path) -> List[str]:
+def _input_paths(reader: Fields, name: str, base: Path, config_path) -> List[str]:
     tf_reader = reader.sub("tf_record_input_reader")
     paths = tf_reader.get_all("input_path")
     if not paths:
@@ -159,81 +95,6 @@ def _input_paths(reader: _Fields, name: str, base: Path, config_path) -> List[st
                         kind="config")
     return [_resolve(base, p, f"{name}.tf_record_input_reader.input_path", config_path)
             for p in paths]
-
-
-def _learning_rate(lr: _Fields, num_steps: int) -> Tuple[dict, Optional[dict]]:
-    """(Model Garden learning_rate, warmup) config dicts from an OD API learning_rate."""
-    kind, f = lr.oneof()
-    if kind == "constant_learning_rate":
-        return {"type": "constant", "constant": {"learning_rate": f.get("learning_rate", 0.002)}}, None
-    if kind == "cosine_decay_learning_rate":
-        base = f.get("learning_rate_base", 0.002)
-        total = int(f.get("total_steps", num_steps))
-        warmup_steps = int(f.get("warmup_steps", 0))
-        f.expect("hold_base_rate_steps", 0)
-        sched = {"type": "cosine", "cosine": {"initial_learning_rate": base,
-                                              "decay_steps": max(total, 1)}}
-        warm = None
-        if warmup_steps:
-            warm = {"type": "linear", "linear": {
-                "warmup_steps": warmup_steps,
-                "warmup_learning_rate": f.get("warmup_learning_rate", 0.0)}}
-        return sched, warm
-    if kind == "manual_step_learning_rate":
-        initial = f.get("initial_learning_rate", 0.002)
-        steps, values = [], [initial]
-        for item in f.subs("schedule"):
-            steps.append(int(item.get("step")))
-            values.append(item.get("learning_rate"))
-        if steps != sorted(steps):
-            raise ConfigError("manual_step_learning_rate.schedule steps must increase")
-        warm = None
-        if f.get("warmup", False) and steps:
-            warm = {"type": "linear", "linear": {"warmup_steps": steps[0],
-                                                 "warmup_learning_rate": 0.0}}
-        if not steps:
-            return {"type": "constant", "constant": {"learning_rate": initial}}, warm
-        return {"type": "stepwise", "stepwise": {"boundaries": steps, "values": values}}, warm
-    if kind == "exponential_decay_learning_rate":
-        sched = {"type": "exponential", "exponential": {
-            "initial_learning_rate": f.get("initial_learning_rate", 0.002),
-            "decay_steps": int(f.get("decay_steps", 4000000)),
-            "decay_rate": f.get("decay_factor", 0.95),
-            "staircase": bool(f.get("staircase", True))}}
-        warm = None
-        if f.get("burnin_steps", 0):
-            warm = {"type": "linear", "linear": {
-                "warmup_steps": int(f.get("burnin_steps")),
-                "warmup_learning_rate": f.get("burnin_learning_rate", 0.0)}}
-        f.expect("min_learning_rate", 0.0)
-        return sched, warm
-    raise ConfigError(f"unsupported learning rate '{kind}'; valid: constant_learning_rate, "
-                      "cosine_decay_learning_rate, manual_step_learning_rate, "
-                      "exponential_decay_learning_rate")
-
-
-def _optimizer(train: _Fields, num_steps: int) -> dict:
-    opt = train.sub("optimizer")
-    opt.expect("use_moving_average", False)
-    kind, f = opt.oneof()
-    clip = train.get("gradient_clipping_by_norm")
-    if kind == "momentum_optimizer":
-        optimizer = {"type": "sgd", "sgd": {"momentum": f.get("momentum_optimizer_value", 0.9)}}
-    elif kind == "adam_optimizer":
-        optimizer = {"type": "adam", "adam": {"epsilon": f.get("epsilon", 1e-8)}}
-    elif kind is None:
-        raise ConfigError("train_config.optimizer is missing; use momentum_optimizer or "
-                          "adam_optimizer")
-    else:
-        raise ConfigError(f"unsupported optimizer '{kind}'; valid: momentum_optimizer, "
-                          "adam_optimizer")
-    if clip:
-        optimizer[optimizer["type"]]["global_clipnorm"] = float(clip)
-    lr, warmup = _learning_rate(f.sub("learning_rate"), num_steps)
-    out = {"optimizer": optimizer, "learning_rate": lr}
-    if warmup:
-        out["warmup"] = warmup
-    return out
 
 
 def _l2_weights(msg: Message, used: set, prefix: str = "") -> List[float]:
@@ -251,7 +112,7 @@ def _l2_weights(msg: Message, used: set, prefix: str = "") -> List[float]:
     return out
 
 
-def _anchors(frcnn: _Fields, min_level: int, notes: List[str]) -> dict:
+def _anchors(frcnn: Fields, min_level: int, notes: List[str]) -> dict:
     kind, f = frcnn.sub("first_stage_anchor_generator").oneof()
     if kind == "multiscale_anchor_generator":
         return {"anchor_size": f.get("anchor_scale", 4.0),
@@ -276,37 +137,6 @@ def _anchors(frcnn: _Fields, min_level: int, notes: List[str]) -> dict:
                       "multiscale_anchor_generator")
 
 
-def _frozen_groups(train: _Fields) -> List[str]:
-    """Groups frozen by ``freeze_variables`` / not kept by ``update_trainable_variables``.
-
-    Heads-only training is ``freeze_variables: "backbone"``; fine-tuning just
-    the mask head is ``update_trainable_variables: "mask_head"``.
-    """
-    import re
-
-    def matched(patterns: List[str], field_name: str) -> set:
-        out = set()
-        for pattern in patterns:
-            try:
-                hits = {g for g in TRAINABLE_GROUPS if re.search(str(pattern), g)}
-            except re.error as exc:
-                raise ConfigError(f"train_config.{field_name} '{pattern}' is not a valid "
-                                  f"regular expression: {exc}") from None
-            if not hits:
-                raise ConfigError(f"train_config.{field_name} '{pattern}' matches no part of "
-                                  f"the model; parts: {', '.join(TRAINABLE_GROUPS)}")
-            out |= hits
-        return out
-
-    frozen = matched(train.get_all("freeze_variables"), "freeze_variables")
-    keep = train.get_all("update_trainable_variables")
-    if keep:
-        frozen |= set(TRAINABLE_GROUPS) - matched(keep, "update_trainable_variables")
-    if frozen == set(TRAINABLE_GROUPS):
-        raise ConfigError("freeze_variables / update_trainable_variables leave nothing to train")
-    return [g for g in TRAINABLE_GROUPS if g in frozen]
-
-
 def translate(config_path: PathLike, strict: bool = False) -> Translation:
     """Reads a pipeline.config and builds the Model Garden experiment.
 
@@ -318,14 +148,14 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
         ``strict`` any field that is not honoured.
     """
     from official.core import exp_factory
-    import official.vision.configs.maskrcnn  # noqa: F401  registers the experiment
+    from tfmask.training.task import EXPERIMENT  # registers tfmask's experiment
 
     config_path = Path(config_path)
     msg = read_text_file(config_path)
     base = config_path.resolve().parent
     used: set = set()
     notes: List[str] = []
-    root = _Fields(msg, "", used)
+    root = Fields(msg, "", used)
     model = root.sub("model")
     if not model.has("faster_rcnn"):
         raise ConfigError(f"{config_path}: model must be faster_rcnn {{ ... }} (Mask R-CNN "
@@ -336,7 +166,7 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
     train_in = root.sub("train_input_reader")
     eval_cfg = root.sub("eval_config")
     eval_ins = root.subs("eval_input_reader")
-    eval_in = eval_ins[0] if eval_ins else _Fields(None, "eval_input_reader", used)
+    eval_in = eval_ins[0] if eval_ins else Fields(None, "eval_input_reader", used)
 
     # --- classes and label map
     num_classes = frcnn.get("num_classes")
@@ -434,8 +264,7 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
             "pre_nms_score_threshold": float(frcnn.get("first_stage_nms_score_threshold", 0.0)),
             "test_pre_nms_score_threshold":
                 float(frcnn.get("first_stage_nms_score_threshold", 0.0))},
-        "roi_sampler": {"num_sampled_rois": int(frcnn.get("second_stage_batch_size",
-                                                          64 if narrow else 512))},
+        "roi_sampler": {"num_sampled_rois": int(frcnn.get("second_stage_batch_size", 64))},
         "roi_aligner": {"crop_size": crop},
         "detection_generator": {
             "pre_nms_score_threshold": float(nms.get("score_threshold", 0.0)),
@@ -462,20 +291,9 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
     num_steps = int(train.get("num_steps", 0)) or 200000
     batch_size = int(train.get("batch_size", 1))
     max_instances = max(int(train_in.get("max_number_of_boxes", 100)), max_total)
-    parser = {"aug_rand_hflip": False, "aug_rand_vflip": False, "aug_scale_min": 1.0,
-              "aug_scale_max": 1.0, "max_num_instances": max_instances,
-              "rpn_batch_size_per_im": int(frcnn.get("first_stage_minibatch_size", 256))}
-    for aug in train.subs("data_augmentation_options"):
-        name, opts = aug.oneof()
-        if name == "random_horizontal_flip":
-            parser["aug_rand_hflip"] = True
-        elif name == "random_vertical_flip":
-            parser["aug_rand_vflip"] = True
-        elif name == "random_image_scale":
-            parser["aug_scale_min"] = float(opts.get("min_scale_ratio", 0.5))
-            parser["aug_scale_max"] = float(opts.get("max_scale_ratio", 2.0))
-        else:
-            raise ConfigError(f"unknown augmentation '{name}'; valid: {', '.join(AUGMENTATIONS)}")
+    parser = {"max_num_instances": max_instances,
+              "rpn_batch_size_per_im": int(frcnn.get("first_stage_minibatch_size", 256)),
+              **augmentations(train)}
     for reader in (train_in, eval_in):
         reader.expect("load_instance_masks", True)
         reader.expect("mask_type", "PNG_MASKS")
@@ -519,20 +337,20 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
         task["init_checkpoint_modules"] = FINE_TUNE_TYPES[ckpt_type]
         train.expect("fine_tune_checkpoint_version", "V2")
 
-    frozen = _frozen_groups(train)
-    params = exp_factory.get_exp_config("maskrcnn_resnetfpn_coco")
+    frozen = frozen_groups(train)
+    params = exp_factory.get_exp_config(EXPERIMENT)
     params.override({
         "runtime": {"mixed_precision_dtype": "float32", "enable_xla": False,
                     "distribution_strategy": "one_device", "num_gpus": 0},
         "task": task,
-        "trainer": {"train_steps": num_steps, "optimizer_config": _optimizer(train, num_steps),
+        "trainer": {"train_steps": num_steps, "optimizer_config": optimizer(train, num_steps),
                     "steps_per_loop": 1, "summary_interval": 1,
                     "checkpoint_interval": 1000, "max_to_keep": 5,
                     "validation_interval": 1000, "validation_steps": -1},
     }, is_strict=True)
     params.validate()
 
-    ignored = [p for p in _leaf_paths(msg) if not _is_used(p, used)]
+    ignored = [p for p in leaf_paths(msg) if not is_used(p, used)]
     if strict and ignored:
         raise ConfigError(f"{config_path}: --strict: fields not honoured: {', '.join(ignored)}")
     return Translation(params, label_map, ignored, notes, str(config_path), frozen)

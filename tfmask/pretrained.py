@@ -9,6 +9,7 @@ complete, so an interrupted download never leaves a truncated checkpoint.
 Example::
 
     tfmask pretrained resnet50_imagenet --dest pretrained
+    tfmask pretrained inception_resnet_v2_imagenet
 """
 
 from __future__ import annotations
@@ -46,6 +47,18 @@ CHECKPOINTS: Dict[str, Checkpoint] = {
         usage="fine_tune_checkpoint: \"../pretrained/resnet50_imagenet/ckpt-28080\" and "
               "fine_tune_checkpoint_type: \"classification\" in "
               "configs/mask_rcnn_resnet50_fpn_640x640.config"),
+    # Keras Applications' ImageNet Inception-ResNet-v2 without the classifier;
+    # tfmask's SAME-padded backbone loads it by layer name.
+    "inception_resnet_v2_imagenet": Checkpoint(
+        base_url="https://storage.googleapis.com/tensorflow/keras-applications/"
+                 "inception_resnet_v2/",
+        files=("inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",),
+        prefix="inception_resnet_v2_imagenet/"
+               "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        usage="fine_tune_checkpoint: \"../pretrained/inception_resnet_v2_imagenet/"
+              "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5\" and "
+              "fine_tune_checkpoint_type: \"classification\" in "
+              "configs/mask_rcnn_inception_resnet_v2_1024x1024.config"),
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from tfmask.errors import ConfigError, PathLike
 
@@ -48,31 +48,39 @@ class RunOptions:
 
 @dataclass
 class Experiment:
-    """Model Garden params plus what the user should be told about them."""
+    """Model Garden params plus what the user should be told about them.
+
+    ``class_names`` (label-map id -> name) labels the TensorBoard prediction
+    images; a YAML experiment has none (ids are shown).
+    """
 
     params: Any
     ignored: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     pipeline_config: Optional[str] = None
     frozen_groups: List[str] = field(default_factory=list)
+    class_names: Dict[int, str] = field(default_factory=dict)
 
 
 def from_pipeline_config(path: PathLike, strict: bool = False) -> Experiment:
     from tfmask.pipeline_config import translate
 
     t = translate(path, strict=strict)
-    return Experiment(t.params, t.ignored, t.notes, str(path), t.frozen_groups)
+    return Experiment(t.params, t.ignored, t.notes, str(path), t.frozen_groups,
+                      {c.id: c.name for c in t.label_map.classes})
 
 
 def from_yaml(path: PathLike, params_override: str = "") -> Experiment:
-    """A Model Garden experiment: ``maskrcnn_resnetfpn_coco`` + YAML + overrides."""
+    """A Model Garden experiment: ``tfmask_maskrcnn`` + YAML + overrides.
+
+    ``tfmask_maskrcnn`` is ``maskrcnn_resnetfpn_coco`` with tfmask's additions,
+    so a ``params.yaml`` saved by an earlier run loads back.
+    """
     from official.core import exp_factory
     from official.modeling import hyperparams
-    import official.vision.configs.maskrcnn  # noqa: F401  registers the experiment
+    from tfmask.training.task import EXPERIMENT  # registers the experiment
 
-    params = exp_factory.get_exp_config("maskrcnn_resnetfpn_coco")
-    # No cloud checkpoint unless the YAML names one (no downloads at run time).
-    params.task.init_checkpoint = ""
+    params = exp_factory.get_exp_config(EXPERIMENT)  # no cloud checkpoint by default
     try:
         params = hyperparams.override_params_dict(params, str(path), is_strict=True)
         if params_override:

@@ -3,7 +3,8 @@
 :func:`train` resumes from the newest checkpoint in the model dir (Model
 Garden's checkpoint manager), keeps the last K, prints a progress line per
 step, stops on a non-finite loss, evaluates COCO box/mask AP on the eval
-records at the end, and - on Ctrl-C or SIGTERM - saves a checkpoint at the
+records every checkpoint interval (prediction images go to TensorBoard),
+and - on Ctrl-C or SIGTERM - saves a checkpoint at the
 current step before exiting, so stopping training "once the loss is low
 enough" (the tutorial's advice) never loses work. :func:`evaluate` is the OD
 API's ``--checkpoint_dir`` mode.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,8 @@ from typing import Callable, Dict, List, Optional
 from tfmask.atomic import atomic_write
 from tfmask.errors import DataError, PathLike, TfmaskError
 from tfmask.records import expand_record_paths
+from tfmask.training import distribute
+from tfmask.training.eval_action import EvalAction, float_metrics
 from tfmask.training.experiment import Experiment, RunOptions, apply_options, save_record
 from tfmask.training.progress import ProgressAction
 
@@ -108,37 +112,25 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _float_metrics(logs) -> Dict[str, float]:
-    out = {}
-    for key, value in (logs or {}).items():
-        try:
-            out[key] = float(value)
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
-def _build(exp: Experiment, model_dir: str, train: bool):
-    from official.common import distribute_utils
+def _build(exp: Experiment, strategy, logging_dir: str, train: bool,
+           say: Callable[[str], None] = print):
     from official.core import task_factory, train_utils
     from official.modeling import performance
 
     params = exp.params
-    # Model Garden scans the eval records into MODEL_DIR/annotation.json and
+    # Model Garden scans the eval records into LOGGING_DIR/annotation.json and
     # reuses an existing file without checking it: a stale one from earlier
     # records would silently give wrong metrics, so it is rebuilt every run.
-    stale = Path(model_dir) / "annotation.json"
+    stale = Path(logging_dir) / "annotation.json"
     if stale.exists():
         stale.unlink()
     if params.runtime.mixed_precision_dtype:
         performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
-    strategy = distribute_utils.get_distribution_strategy(
-        distribution_strategy=params.runtime.distribution_strategy,
-        num_gpus=params.runtime.num_gpus)
     with strategy.scope():
         # logging_dir: with no annotation file the task writes the eval ground
         # truth it scanned from the records there.
-        task = task_factory.get_task(params.task, logging_dir=model_dir)
+        task = task_factory.get_task(params.task, logging_dir=logging_dir)
+        task.say = say  # the warm-start report
         trainer = train_utils.create_trainer(params, task, train=train, evaluate=True,
                                              checkpoint_exporter=None)
     # Frozen parts are set before the first step traces model.trainable_variables.
@@ -146,7 +138,21 @@ def _build(exp: Experiment, model_dir: str, train: bool):
     for group in exp.frozen_groups:
         if group in parts:
             parts[group].trainable = False
-    return strategy, task, trainer
+    return task, trainer
+
+
+def _start(exp: Experiment, opts: RunOptions, say):
+    """Options, strategy (first: multi-worker needs it before any TF op), eval size."""
+    apply_options(exp, opts)
+    params = exp.params
+    strategy = distribute.create_strategy(params)
+    distribute.check_batches(params, strategy.num_replicas_in_sync)
+    if params.runtime.distribution_strategy != "one_device":
+        say(distribute.describe(params, strategy))
+    n_eval = _prepare_eval(params, opts.sample_1_of_n_eval_examples)
+    params.validate()
+    params.lock()
+    return strategy, n_eval
 
 
 def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = None,
@@ -162,33 +168,43 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
 
     opts = opts or RunOptions()
     model_dir = str(model_dir)
-    apply_options(exp, opts)
+    strategy, n_eval = _start(exp, opts, say)
     params = exp.params
-    n_eval = _prepare_eval(params, opts.sample_1_of_n_eval_examples)
-    params.validate()
-    params.lock()
+    _, _, chief = distribute.worker(strategy)
     for name in exp.ignored:
         say(f"warning: {name} is set but not honoured")
     for note in exp.notes:
         say(f"note: {note}")
     if exp.frozen_groups:
         say(f"frozen (not trained in this run): {', '.join(exp.frozen_groups)}")
-    save_record(exp, model_dir)
-    strategy, task, trainer = _build(exp, model_dir, train=True)
+    # Only the chief writes into the model dir; other workers log to a temp dir.
+    logging_dir = model_dir if chief else tempfile.mkdtemp(prefix="tfmask-worker-")
+    if chief:
+        save_record(exp, model_dir)
+    task, trainer = _build(exp, strategy, logging_dir, train=True, say=say)
     latest = tf.train.latest_checkpoint(model_dir)
     if latest:
         say(f"resuming from {latest}")
     total = params.trainer.train_steps
     action = ProgressAction(trainer.global_step, total, say=say, every=log_every)
+    drawable = chief and isinstance(strategy, (tf.distribute.OneDeviceStrategy,
+                                               tf.distribute.MirroredStrategy))
+    evaluated = EvalAction(
+        trainer.global_step, say=say,
+        predict=_eval_predictor(task, trainer, params, params.task.eval_images)
+        if drawable else None,
+        class_names=exp.class_names,
+        summary_dir=str(Path(logging_dir) / params.trainer.validation_summary_subdir),
+        max_images=params.task.eval_images)
     say(f"training to step {total}; checkpoints every {params.trainer.checkpoint_interval} "
-        f"steps in {model_dir} (last {params.trainer.max_to_keep} kept); "
-        f"evaluating on {n_eval} images at the end")
+        f"steps in {model_dir} (last {params.trainer.max_to_keep} kept); evaluating on "
+        f"{n_eval} images every {params.trainer.validation_interval} steps")
     try:
         with _sigterm_as_interrupt(), _quiet_orbit():
-            _, logs = train_lib.run_experiment(
-                distribution_strategy=strategy, task=task, mode="train", params=params,
-                model_dir=model_dir, run_post_eval=True, trainer=trainer,
-                train_actions=[action])
+            train_lib.run_experiment(
+                distribution_strategy=strategy, task=task, mode="train_and_eval",
+                params=params, model_dir=model_dir, trainer=trainer,
+                train_actions=[action], eval_actions=[evaluated])
     except KeyboardInterrupt:
         manager = tf.train.CheckpointManager(
             trainer.checkpoint, directory=model_dir, max_to_keep=params.trainer.max_to_keep,
@@ -196,11 +212,40 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
         step = int(trainer.global_step.numpy())
         manager.save(checkpoint_number=step)
         raise TrainingInterrupted(step, model_dir) from None
-    metrics = _float_metrics(logs)
+    metrics = evaluated.metrics
     result = TrainResult(int(trainer.global_step.numpy()), action.history, metrics, model_dir)
-    atomic_write(Path(model_dir) / METRICS_NAME,
-                 json.dumps({"step": result.step, "metrics": metrics}, indent=2) + "\n")
+    if chief:
+        atomic_write(Path(model_dir) / METRICS_NAME,
+                     json.dumps({"step": result.step, "metrics": metrics}, indent=2) + "\n")
     return result
+
+
+def _eval_predictor(task, trainer, params, count: int):
+    """``predict() -> (images, outputs)`` on the first ``count`` eval images."""
+    import tensorflow as tf
+
+    cache = {}
+
+    def predict():
+        if "inputs" not in cache:
+            images, infos, anchors = [], [], []
+            for batch_images, labels in task.build_inputs(params.task.validation_data):
+                images.append(batch_images)
+                infos.append(labels["image_info"])
+                anchors.append(labels["anchor_boxes"])
+                if sum(int(i.shape[0]) for i in images) >= count:
+                    break
+            cache["inputs"] = (
+                tf.concat(images, 0)[:count], tf.concat(infos, 0)[:count],
+                {k: tf.concat([a[k] for a in anchors], 0)[:count] for k in anchors[0]})
+        images, info, anchor_boxes = cache["inputs"]
+        out = trainer.model(images, image_shape=info[:, 1, :], anchor_boxes=anchor_boxes,
+                            training=False)
+        keys = ("detection_boxes", "detection_scores", "detection_classes", "num_detections",
+                "detection_masks")
+        return images.numpy(), {k: out[k].numpy() for k in keys}
+
+    return predict
 
 
 def evaluate(exp: Experiment, checkpoint_dir: PathLike, model_dir: PathLike,
@@ -215,17 +260,14 @@ def evaluate(exp: Experiment, checkpoint_dir: PathLike, model_dir: PathLike,
     checkpoint = tf.train.latest_checkpoint(str(checkpoint_dir))
     if checkpoint is None:
         raise DataError(str(checkpoint_dir), "no checkpoint found in this folder")
-    apply_options(exp, opts)
-    _prepare_eval(exp.params, opts.sample_1_of_n_eval_examples)
-    exp.params.validate()
-    exp.params.lock()
+    strategy, _ = _start(exp, opts, print)
     Path(model_dir).mkdir(parents=True, exist_ok=True)
-    strategy, task, trainer = _build(exp, str(model_dir), train=False)
+    task, trainer = _build(exp, strategy, str(model_dir), train=False)
     trainer.checkpoint.read(checkpoint).expect_partial()
     with strategy.scope():
         logs = trainer.evaluate(tf.convert_to_tensor(exp.params.trainer.validation_steps,
                                                      tf.int32))
-    metrics = _float_metrics(logs)
+    metrics = float_metrics(logs)
     atomic_write(Path(model_dir) / METRICS_NAME,
                  json.dumps({"checkpoint": checkpoint, "metrics": metrics}, indent=2) + "\n")
     return metrics

@@ -1,0 +1,60 @@
+"""Two worker processes on localhost train one model with multi_worker_mirrored (CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import tensorflow as tf
+
+from conftest import write_config
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_two_workers_train_one_model(tiny_records, tmp_path):
+    # The tiny config's global batches of 4 split into 2 + 2 over the two workers.
+    cfg = write_config(tmp_path / "p.config", tiny_records)
+    model_dir = tmp_path / "m"
+    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            CUDA_VISIBLE_DEVICES="-1")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tfmask", "train", "--pipeline_config_path", str(cfg),
+             "--model_dir", str(model_dir), "--num_train_steps", "4",
+             "--checkpoint_every_n", "4", "--distribution_strategy", "multi_worker_mirrored"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    try:
+        for p in procs:
+            out, _ = p.communicate(timeout=600)
+            outputs.append(out)
+    finally:
+        for p in procs:
+            p.kill()
+    for index, (p, out) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, f"worker {index}:\n{out[-4000:]}"
+        steps = [line for line in out.splitlines() if line.startswith("step ")]
+        assert steps and steps[-1].startswith("step 4/4"), out[-2000:]
+    # The chief (worker 0) owns the model dir: checkpoints at step 4, params, metrics.
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-4")
+    reader = tf.train.load_checkpoint(str(model_dir))
+    assert int(reader.get_tensor("global_step/.ATTRIBUTES/VARIABLE_VALUE")) == 4
+    saved = json.loads((model_dir / "metrics.json").read_text())
+    assert saved["step"] == 4 and {"AP", "mask_AP"} <= set(saved["metrics"])
+    assert "multi_worker_mirrored over 2 replicas" in outputs[0], outputs[0][-2000:]

@@ -1,0 +1,1 @@
+"""Model parts tfmask adds to TF Model Garden."""
