@@ -122,13 +122,40 @@ MAPPINGS = [
      "task.train_data.parser.aug_scale_max", 2.0),
     ((r"batch_size: 4\n\}", "batch_size: 2\n}"),
      "task.validation_data.global_batch_size", 2),
+    ((r"type: 'tfmask_tiny_resnet10_fpn'", "type: 'faster_rcnn_inception_resnet_v2_keras'"),
+     "task.model.backbone.type", "inception_resnet_v2"),
+    ((r"second_stage_batch_size: 64\n", ""),  # absent: the OD API's proto default
+     "task.model.roi_sampler.num_sampled_rois", 64),
+    ((r"random_horizontal_flip \{ \}", "random_rotation90 { }"),
+     "task.train_data.parser.augmentation.rotation90_probability", 0.5),
+    ((r"random_horizontal_flip \{ \}", "random_rotation90 { probability: 0.25 }"),
+     "task.train_data.parser.augmentation.rotation90_probability", 0.25),
+    ((r"random_horizontal_flip \{ \}", "random_rotation { max_degrees: 20 probability: 0.7 }"),
+     "task.train_data.parser.augmentation", {"rotation_max_degrees": 20.0,
+                                             "rotation_probability": 0.7}),
+    ((r"random_horizontal_flip \{ \}", "random_adjust_brightness { max_delta: 0.1 }"),
+     "task.train_data.parser.augmentation.brightness_max_delta", 0.1),
+    ((r"random_horizontal_flip \{ \}",
+      "random_adjust_contrast { min_delta: 0.7 max_delta: 1.3 }"),
+     "task.train_data.parser.augmentation", {"contrast_min": 0.7, "contrast_max": 1.3}),
+    ((r"random_horizontal_flip \{ \}",
+      "random_adjust_saturation { min_delta: 0.6 max_delta: 1.4 }"),
+     "task.train_data.parser.augmentation", {"saturation_min": 0.6, "saturation_max": 1.4}),
+    ((r"random_horizontal_flip \{ \}", "random_adjust_hue { max_delta: 0.05 }"),
+     "task.train_data.parser.augmentation.hue_max_delta", 0.05),
+    ((r"random_horizontal_flip \{ \}", "random_distort_color { color_ordering: 1 }"),
+     "task.train_data.parser.augmentation.distort_color_ordering", 1),
 ]
 
 
 @pytest.mark.parametrize("sub,path,expected", MAPPINGS, ids=[m[1] for m in MAPPINGS])
 def test_field_mapping(cfg_dir, sub, path, expected):
     got = get(make(cfg_dir, sub).params, path)
-    assert got == pytest.approx(expected) if isinstance(expected, float) else got == expected
+    if isinstance(expected, dict):  # these keys of a sub-config
+        got = {k: got[k] for k in expected}
+        assert got == pytest.approx(expected)
+    else:
+        assert got == pytest.approx(expected) if isinstance(expected, float) else got == expected
 
 
 LR_BLOCK = r"learning_rate \{\s+cosine_decay_learning_rate \{[^}]*\}\s+\}"
@@ -207,7 +234,12 @@ def test_input_path_lists(cfg_dir):
      "train_input_reader.label_map_path still holds"),
     ((r"random_horizontal_flip \{ \}", "random_rotate { }"), ConfigError,
      "unknown augmentation 'random_rotate'; valid: random_horizontal_flip, "
-     "random_vertical_flip, random_image_scale"),
+     "random_vertical_flip, random_image_scale, random_rotation90, random_rotation, "
+     "random_adjust_brightness"),
+    ((r"random_horizontal_flip \{ \}", "random_rotation { max_degrees: 200 }"), ConfigError,
+     "data_augmentation_options: .*rotation_max_degrees"),
+    ((r"random_horizontal_flip \{ \}", "random_rotation90 { probability: 1.5 }"), ConfigError,
+     r"random_rotation90.probability must be in \[0, 1\]"),
     ((r"type: 'tfmask_tiny_resnet10_fpn'", "type: 'ssd_mobilenet'"), ConfigError,
      "feature_extractor.type 'ssd_mobilenet' is not supported; valid: "),
     ((r"max_dimension: 128", "max_dimension: 100"), ConfigError, "must be divisible by 32"),

@@ -25,7 +25,8 @@ from official.vision.ops import preprocess_ops  # noqa: E402
 from tfmask.errors import DataError  # noqa: E402
 from tfmask.modeling.inception_resnet_v2 import (  # noqa: E402
     LEVEL_CHANNELS, InceptionResNetV2Backbone, NormalizedToSymmetricRange, ResidualScale,
-    build_inception_resnet_v2, load_keras_h5_weights)
+    build_inception_resnet_v2)
+from tfmask.modeling.keras_h5 import load_keras_h5_weights  # noqa: E402
 
 SIZES_HW = [(64, 96), (128, 128), (160, 224)]
 AUTO = re.compile(r"^(conv2d|batch_normalization|activation)(?:_(\d+))?$")

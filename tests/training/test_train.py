@@ -38,6 +38,15 @@ def test_tiny_config_trains_and_loss_falls(tiny_records, tmp_path):
     assert (tmp_path / "m" / "params.yaml").exists()
     assert (tmp_path / "m" / "pipeline.config").read_text() == cfg.read_text()
     assert tf.train.latest_checkpoint(str(tmp_path / "m")).endswith("ckpt-30")
+    # Evaluated at steps 10, 20 and 30; TensorBoard has the AP curves and prediction images.
+    events = [e for f in (tmp_path / "m" / "validation").iterdir()
+              for e in tf.compat.v1.train.summary_iterator(str(f))]
+    steps_by_tag = {}
+    for e in events:
+        for v in e.summary.value:
+            steps_by_tag.setdefault(v.tag, set()).add(e.step)
+    assert steps_by_tag["predictions"] == {10, 20, 30}
+    assert steps_by_tag["mask_AP"] == {10, 20, 30}, sorted(steps_by_tag)
 
     # Resume: a longer run in the same dir continues from step 30.
     more = _train(cfg, tmp_path / "m", steps=33)

@@ -1,4 +1,4 @@
-"""Inception-ResNet-v2 backbone for Model Garden Mask R-CNN, and its .h5 loader.
+"""Inception-ResNet-v2 backbone for Model Garden Mask R-CNN.
 
 The network is Keras' ``InceptionResNetV2(include_top=False)`` layer for
 layer (same filter counts, kernel sizes, batch norms without scale, residual
@@ -14,31 +14,25 @@ scales 0.17 / 0.1 / 0.2) with two changes that make it an FPN backbone:
 
 Layers carry Keras' names, so ImageNet weights written by Keras
 (``inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5`` or any
-``model.save_weights('x.h5')``) load with :func:`load_keras_h5_weights`.
+``model.save_weights('x.h5')``) load with
+:func:`tfmask.modeling.keras_h5.load_keras_h5_weights`.
 
 Example::
 
     backbone = build_inception_resnet_v2(
         tf_keras.layers.InputSpec(shape=[None, 640, 640, 3]))
-    report = load_keras_h5_weights(backbone, "pretrained/irv2_notop.h5")
+    report = keras_h5.load_keras_h5_weights(backbone, "pretrained/irv2_notop.h5")
     features = backbone(images)  # {'2': [B,160,160,192], ..., '5': [B,20,20,1536]}
 """
 
 from __future__ import annotations
 
 import collections
-import os
-import re
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List
 
-import h5py
-import numpy as np
 import tensorflow as tf
 import tf_keras
 from official.vision.ops.preprocess_ops import MEAN_NORM, STDDEV_NORM
-
-from tfmask.errors import DataError, PathLike
 
 # Output level -> channels; level l has stride 2**l.
 LEVEL_CHANNELS: Dict[str, int] = {"2": 192, "3": 320, "4": 1088, "5": 1536}
@@ -49,11 +43,6 @@ _BLOCK_BRANCHES = {
     "block17": [[(192, 1)], [(128, 1), (160, (1, 7)), (192, (7, 1))]],
     "block8": [[(192, 1)], [(192, 1), (224, (1, 3)), (256, (3, 1))]],
 }
-
-# Layer classes Keras leaves auto-named in InceptionResNetV2; only these are
-# matched by rank when loading (everything else matches by exact name).
-AUTO_PREFIXES = ("conv2d", "batch_normalization", "activation")
-_AUTO_NAME = re.compile(r"^(%s)(?:_(\d+))?$" % "|".join(AUTO_PREFIXES))
 
 
 @tf_keras.utils.register_keras_serializable(package="tfmask")
@@ -257,171 +246,3 @@ def build_inception_resnet_v2(input_specs: tf_keras.layers.InputSpec, *,
     return InceptionResNetV2Backbone(
         input_specs, kernel_regularizer=kernel_regularizer, norm_momentum=norm_momentum,
         norm_epsilon=norm_epsilon, use_sync_bn=use_sync_bn)
-
-
-@dataclass
-class H5LoadReport:
-    """What :func:`load_keras_h5_weights` did.
-
-    Attributes:
-      matched: model weight names (``layer/kernel``) that received file values.
-      missing: model weight names the file did not provide (left unchanged).
-      unused: file weight names (as stored in ``weight_names``) nothing used.
-    """
-
-    matched: List[str] = field(default_factory=list)
-    missing: List[str] = field(default_factory=list)
-    unused: List[str] = field(default_factory=list)
-
-
-def _string_list_attr(group, name: str) -> Optional[List[str]]:
-    """Reads a Keras string-list attribute, possibly chunked as name0, name1, ..."""
-    if name in group.attrs:
-        chunks = [group.attrs[name]]
-    else:
-        chunks = []
-        while f"{name}{len(chunks)}" in group.attrs:
-            chunks.append(group.attrs[f"{name}{len(chunks)}"])
-        if not chunks:
-            return None
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v)
-            for chunk in chunks for v in np.atleast_1d(chunk)]
-
-
-def _read_h5_layers(path: PathLike) -> Dict[str, List[Tuple[str, np.ndarray]]]:
-    """``{layer name: [(weight name, value), ...]}`` for layers that have weights."""
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise DataError(path, f"not an HDF5 file ({e})", kind="unreadable") from e
-    with f:
-        root = f
-        if "layer_names" not in f.attrs and "model_weights" in f:
-            root = f["model_weights"]  # a whole model saved with model.save('x.h5')
-        layer_names = _string_list_attr(root, "layer_names")
-        if layer_names is None:
-            raise DataError(path, "not a Keras weights .h5 file (no 'layer_names' attribute)",
-                            kind="unreadable")
-        layers = {}
-        for layer_name in layer_names:
-            if layer_name not in root:
-                raise DataError(path, f"layer {layer_name!r} is listed but has no group",
-                                kind="unreadable")
-            group = root[layer_name]
-            weight_names = _string_list_attr(group, "weight_names") or []
-            try:
-                values = [(w, np.asarray(group[w])) for w in weight_names]
-            except KeyError as e:
-                raise DataError(path, f"layer {layer_name!r}: weight listed but absent ({e})",
-                                kind="unreadable") from e
-            if values:
-                layers[layer_name] = values
-    return layers
-
-
-def _match_keys(names: Sequence[str], where: str, path: PathLike) -> Dict[str, str]:
-    """Maps each name to a match key: itself, or ``prefix#rank`` for auto names.
-
-    Auto names are ranked by their number within their prefix (bare
-    ``conv2d`` is number 0), so ``conv2d, conv2d_1, ...`` and ``conv2d_1,
-    conv2d_2, ...`` give the same keys.
-    """
-    keys = {}
-    numbered = collections.defaultdict(list)
-    for name in names:
-        m = _AUTO_NAME.match(name)
-        if m:
-            numbered[m.group(1)].append((int(m.group(2) or 0), name))
-        else:
-            keys[name] = name
-    for prefix, items in numbered.items():
-        items.sort()
-        if len({number for number, _ in items}) != len(items):
-            raise DataError(path, f"{where} has two {prefix!r} layers with the same number",
-                            kind="unreadable")
-        for rank, (_, name) in enumerate(items):
-            keys[name] = f"{prefix}#{rank}"
-    return keys
-
-
-def _short(weight_name: str) -> str:
-    """``'conv2d_3/kernel:0'`` -> ``'kernel'``."""
-    return weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
-
-
-def load_keras_h5_weights(model: tf_keras.Model, path: PathLike) -> H5LoadReport:
-    """Loads Keras InceptionResNetV2 weights from a .h5 file into ``model`` by name.
-
-    Reads the legacy Keras h5 weights format with h5py (``layer_names`` at the
-    top, or under ``model_weights`` for a whole saved model; one group per
-    layer with a ``weight_names`` attribute). Only layers named the Keras way
-    load: explicit names (``mixed_5b``, ``block35_1_conv``, ``conv_7b_bn``,
-    ...) match exactly; auto names (``conv2d``, ``batch_normalization``,
-    ``activation``) match by rank within their prefix, so files numbered from
-    0 (a fresh ``tf_keras`` session), from 1 (the published keras-applications
-    files) or from any offset load alike. Anything else (for example the
-    ``predictions`` classifier of a full-model file) ends up in ``unused``.
-    Within a layer, weights pair by their short name (``kernel``,
-    ``moving_mean``, ...) when both sides have the same set, else in order.
-    Every shape is checked before any value is assigned.
-
-    Args:
-      model: the model to fill, e.g. from :func:`build_inception_resnet_v2`.
-      path: the .h5 file.
-
-    Returns:
-      An :class:`H5LoadReport`.
-
-    Raises:
-      DataError: the file is missing, is not a Keras weights h5, has a
-        different number of auto-named layers than the model, or a weight
-        whose count or shape differs from the model's (naming the layer and
-        both shapes).
-    """
-    if not os.path.isfile(path):
-        raise DataError(path, "weights file not found", kind="missing_file")
-    file_layers = _read_h5_layers(path)
-    model_layers = {layer.name: layer for layer in model.layers
-                    if layer.trainable_weights + layer.non_trainable_weights}
-    file_keys = _match_keys(list(file_layers), "the file", path)
-    model_keys = _match_keys(list(model_layers), "the model", path)
-    for prefix in AUTO_PREFIXES:
-        in_file = sum(k.startswith(prefix + "#") for k in file_keys.values())
-        in_model = sum(k.startswith(prefix + "#") for k in model_keys.values())
-        if in_file and in_file != in_model:
-            raise DataError(path, f"the file has {in_file} {prefix!r} layers with weights, "
-                            f"the model {in_model}; auto-numbered names cannot be matched",
-                            kind="shape_mismatch")
-    model_by_key = {key: model_layers[name] for name, key in model_keys.items()}
-
-    report = H5LoadReport()
-    assignments = []
-    loaded_layers = set()
-    for file_name, values in file_layers.items():
-        layer = model_by_key.get(file_keys[file_name])
-        if layer is None:
-            report.unused.extend(name for name, _ in values)
-            continue
-        weights = layer.trainable_weights + layer.non_trainable_weights
-        if len(weights) != len(values):
-            raise DataError(path, f"layer {file_name!r} has {len(values)} weights, model layer "
-                            f"{layer.name!r} has {len(weights)}", kind="shape_mismatch")
-        file_short = [_short(name) for name, _ in values]
-        model_short = [_short(w.name) for w in weights]
-        if sorted(file_short) == sorted(model_short) and len(set(file_short)) == len(values):
-            by_short = dict(zip(file_short, values))
-            values = [by_short[s] for s in model_short]
-        for weight, short, (file_weight, value) in zip(weights, model_short, values):
-            if tuple(weight.shape) != value.shape:
-                raise DataError(path, f"layer {file_name!r} weight {file_weight!r} has shape "
-                                f"{value.shape}, model layer {layer.name!r} expects "
-                                f"{tuple(weight.shape)}", kind="shape_mismatch")
-            assignments.append((weight, value))
-            report.matched.append(f"{layer.name}/{short}")
-        loaded_layers.add(layer.name)
-    for name, layer in model_layers.items():
-        if name not in loaded_layers:
-            report.missing.extend(f"{name}/{_short(w.name)}"
-                                  for w in layer.trainable_weights + layer.non_trainable_weights)
-    tf_keras.backend.batch_set_value(assignments)
-    return report

@@ -184,7 +184,7 @@ def resolve_checkpoint(path: str) -> str:
 
 
 def _warm_start_h5(model, path: str, modules: List[str]) -> WarmStartReport:
-    from tfmask.modeling.inception_resnet_v2 import load_keras_h5_weights
+    from tfmask.modeling.keras_h5 import load_keras_h5_weights
 
     if modules != ["backbone"]:
         raise ConfigError(f"{path}: Keras .h5 weights initialize the backbone only; use "
