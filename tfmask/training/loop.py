@@ -163,6 +163,7 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
       TrainingInterrupted: after saving a checkpoint on Ctrl-C / SIGTERM.
       NonFiniteLossError: a loss became NaN/Inf (names the step and the term).
     """
+    import orbit
     import tensorflow as tf
     from official.core import train_lib
 
@@ -183,8 +184,12 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
         save_record(exp, model_dir)
     task, trainer = _build(exp, strategy, logging_dir, train=True, say=say)
     latest = tf.train.latest_checkpoint(model_dir)
+    controller_cls = orbit.Controller
     if latest:
         say(f"resuming from {latest}")
+        if not chief:  # restored in place of the warm start (see the task)
+            task.resume_from = (trainer.checkpoint, latest)
+            controller_cls = _resuming_controller(_checkpoint_step(latest))
     total = params.trainer.train_steps
     action = ProgressAction(trainer.global_step, total, say=say, every=log_every)
     drawable = chief and isinstance(strategy, (tf.distribute.OneDeviceStrategy,
@@ -204,7 +209,7 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
             train_lib.run_experiment(
                 distribution_strategy=strategy, task=task, mode="train_and_eval",
                 params=params, model_dir=model_dir, trainer=trainer,
-                train_actions=[action], eval_actions=[evaluated])
+                train_actions=[action], eval_actions=[evaluated], controller_cls=controller_cls)
     except KeyboardInterrupt:
         manager = tf.train.CheckpointManager(
             trainer.checkpoint, directory=model_dir, max_to_keep=params.trainer.max_to_keep,
@@ -218,6 +223,31 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
         atomic_write(Path(model_dir) / METRICS_NAME,
                      json.dumps({"step": result.step, "metrics": metrics}, indent=2) + "\n")
     return result
+
+
+def _checkpoint_step(path: str) -> int:
+    import tensorflow as tf
+
+    return int(tf.train.load_checkpoint(path).get_tensor("global_step/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def _resuming_controller(step: int):
+    """An Orbit controller for non-chief workers resuming at ``step``.
+
+    Their checkpoint manager (Model Garden gives them an empty temporary dir)
+    would otherwise save at the first step after resuming, while the chief
+    saves only at the next interval: checkpointing is collective in
+    multi-worker training, so the workers must save at the same steps.
+    """
+    import orbit
+
+    class ResumingController(orbit.Controller):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if self.checkpoint_manager is not None:
+                self.checkpoint_manager._last_checkpoint_step = step  # noqa: SLF001
+
+    return ResumingController
 
 
 def _eval_predictor(task, trainer, params, count: int):

@@ -124,6 +124,9 @@ class MaskRCNNTask(maskrcnn.MaskRCNNTask):
 
     say: Callable[[str], None] = staticmethod(logging.info)
     init_report = None
+    # (tf.train.Checkpoint, path): on non-chief workers resuming a run, the
+    # chief's checkpoint, restored where the chief restores its own.
+    resume_from = None
 
     def build_inputs(self, params: DataConfig,
                      input_context: Optional[object] = None,
@@ -174,6 +177,13 @@ class MaskRCNNTask(maskrcnn.MaskRCNNTask):
         """
         from tfmask.training.warm_start import warm_start
 
+        if self.resume_from is not None:
+            # Model Garden gives non-chief workers an empty temporary checkpoint
+            # dir, so this runs where the chief restores: restore the same
+            # checkpoint here, in the same order of variable creation.
+            checkpoint, path = self.resume_from
+            checkpoint.restore(path)
+            return
         if not self.task_config.init_checkpoint:
             return
         report = warm_start(model, self.task_config.init_checkpoint,
