@@ -16,9 +16,16 @@ DEMO_DIR        ?= out/demo
 PIPELINE_CONFIG ?= configs/mask_rcnn_tiny_cpu.config
 MODEL_DIR       ?= runs/tiny
 NUM_STEPS       ?=
+EXPORT_DIR      ?= $(MODEL_DIR)/export
+INPUT_TYPE      ?= image_tensor
+IMAGES          ?= $(DATA_DIR)/test_images
+INFER_DIR       ?= $(MODEL_DIR)/infer
+EVAL_DIR        ?= $(MODEL_DIR)/eval
+MIN_SCORE       ?= 0.5
 PYTEST_ARGS     ?=
 
-.PHONY: install test demo tfrecord check-pixels preview synth train pretrained clean
+.PHONY: install test demo tfrecord check-pixels preview synth train export infer eval \
+	pretrained clean
 
 # The environment: created once, reinstalled when the pins change.
 $(STAMP): pyproject.toml requirements.lock
@@ -51,6 +58,19 @@ preview: $(STAMP)
 train: $(STAMP)
 	$(TFMASK) train --pipeline_config_path $(PIPELINE_CONFIG) --model_dir $(MODEL_DIR) \
 	  $(if $(NUM_STEPS),--num_train_steps $(NUM_STEPS))
+
+# After training: a SavedModel with the OD API's outputs, overlays + COCO results on images,
+# and COCO box/mask AP of the export on the validation records.
+export: $(STAMP)
+	$(TFMASK) export --input_type $(INPUT_TYPE) --pipeline_config_path $(PIPELINE_CONFIG) \
+	  --trained_checkpoint_dir $(MODEL_DIR) --output_directory $(EXPORT_DIR)
+
+infer: $(STAMP)
+	$(TFMASK) infer --model $(EXPORT_DIR) --images '$(IMAGES)' --output $(INFER_DIR) \
+	  --min-score $(MIN_SCORE)
+
+eval: $(STAMP)
+	$(TFMASK) eval --gt '$(RECORDS_DIR)/val-*' --model $(EXPORT_DIR) --output $(EVAL_DIR)
 
 # The only target that uses the network: pretrained weights into pretrained/.
 pretrained: $(STAMP)

@@ -1,4 +1,5 @@
-"""``tfmask demo`` end to end: synthesize (empty data folder), check, convert, preview."""
+"""``tfmask demo`` end to end: synthesize (empty data folder), check, convert, preview,
+train (a few steps), export, infer on the test images, evaluate the export."""
 
 import json
 
@@ -25,7 +26,14 @@ def test_demo_runs_end_to_end_on_a_fresh_folder(tmp_path):
     # The reduced training run happened and was evaluated on the val split.
     metrics = json.loads((out / "model" / "metrics.json").read_text())
     assert metrics["step"] == 3 and "mask_AP50" in metrics["metrics"]
-    assert "validation: box AP50" in text
+    # Exported, run on the 5 synthesized test images, evaluated on the 8 val records.
+    assert (out / "export" / "saved_model" / "saved_model.pb").is_file()
+    overlays = sorted((out / "infer" / "overlays").glob("*.png"))
+    assert len(overlays) == 5 and Image.open(overlays[0]).size == (256, 192)
+    assert isinstance(json.loads((out / "infer" / "detections.json").read_text()), list)
+    evaluated = json.loads((out / "eval" / "metrics.json").read_text())
+    assert evaluated["counts"]["images"] == 8 and "AP50" in evaluated["segm"]
+    assert "validation: box AP50" in text and str(out / "export") in text
 
 
 def test_demo_uses_bundled_dataset_layout(tmp_path):

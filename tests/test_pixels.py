@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import SIZE_HW, make_dataset
+from notebook_kernel import use_this_interpreter
 from tfmask.cli import check_pixels, run_reporting_errors
 from tfmask.errors import DataError
 from tfmask.images import load_mask
@@ -294,15 +294,7 @@ def _run_notebook(cwd: Path, tmp_path: Path, monkeypatch, mask=None):
     import nbformat
     from nbclient import NotebookClient
 
-    # A kernelspec named python3 for this interpreter, ahead of any other
-    # (JUPYTER_PATH comes first), so the kernel imports this tfmask.
-    spec = tmp_path / "jupyter" / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (tfmask tests)", "language": "python"}))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    monkeypatch.delenv("MPLBACKEND", raising=False)  # the inline backend: PNG outputs
+    use_this_interpreter(tmp_path, monkeypatch)
     nb = nbformat.read(NOTEBOOK, as_version=4)
     if mask is not None:
         params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))

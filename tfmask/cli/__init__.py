@@ -18,7 +18,8 @@ from tfmask import __version__
 from tfmask.errors import TfmaskError
 
 # Subcommand modules, in the order `tfmask --help` lists them.
-_COMMANDS = ("synth", "check_pixels", "tfrecord", "preview", "train", "pretrained", "demo")
+_COMMANDS = ("synth", "check_pixels", "tfrecord", "preview", "train", "export", "infer",
+             "pretrained", "demo", "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:

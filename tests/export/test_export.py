@@ -1,0 +1,284 @@
+"""``tfmask export``: SavedModel round trip, the OD API output contract, mask pasting, atomicity."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import export_testlib as lib
+from tfmask import export
+from tfmask.cli import main
+from tfmask.errors import DataError
+
+NUM_CLASSES = 3  # the tiny config's label map
+
+
+@pytest.fixture(scope="module")
+def image_export(tmp_path_factory):
+    return lib.exported(tmp_path_factory, "image_tensor", True)
+
+
+@pytest.fixture(scope="module")
+def serve(image_export):
+    loaded = tf.saved_model.load(str(image_export[0] / "saved_model"))
+    return loaded.signatures["serving_default"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """The trained model restored independently of the export."""
+    from tfmask.pipeline_config import translate
+
+    params = translate(lib.dataset(tmp_path_factory) / "pipeline.config").params
+    ckpt = tf.train.latest_checkpoint(str(lib.trained(tmp_path_factory)))
+    return params, export.restore_model(params, ckpt)
+
+
+def _run(serve, batch):
+    return {k: v.numpy() for k, v in serve(input_tensor=tf.constant(batch)).items()}
+
+
+def _valid(out, b=0):
+    return slice(0, int(out["num_detections"][b]))
+
+
+# --------------------------------------------------------------------------- pasting
+
+def test_paste_places_a_box_relative_mask_exactly():
+    masks = np.zeros((2, 4, 4), np.float32)
+    masks[0, :2, :] = 1.0  # the top half of its box
+    masks[1, :, :1] = 1.0  # the left quarter
+    box = [10.0, 20.0, 18.0, 36.0]  # ymin, xmin, ymax, xmax pixel edges: 8 x 16 px
+    pasted = export.paste_masks(masks, [box, box], (40, 50)).numpy() > export.MASK_THRESHOLD
+    want = np.zeros((2, 40, 50), bool)
+    want[0, 10:14, 20:36] = True
+    want[1, 10:18, 20:24] = True
+    np.testing.assert_array_equal(pasted, want)
+    # A full mask fills exactly the pixels whose centres are inside the box.
+    full = export.paste_masks(np.ones((1, 28, 28), np.float32),
+                              [[10.2, 19.6, 17.5, 36.4]], (40, 50)).numpy()[0]
+    want = np.zeros((40, 50))
+    want[10:17, 20:36] = 1.0
+    np.testing.assert_allclose(full, want, atol=1e-6)
+    # Parts of a box outside the image are cut off; a degenerate box pastes nothing.
+    edge = export.paste_masks(np.ones((2, 28, 28), np.float32),
+                              [[-5.0, 45.0, 3.0, 60.0], [7.0, 7.0, 7.0, 7.0]], (40, 50))
+    assert edge.numpy()[0].sum() == 3 * 5 and edge.numpy()[1].sum() == 0
+
+
+def test_mask_resampled_onto_a_clipped_box_pastes_to_the_same_pixels():
+    yy, xx = np.mgrid[0:28, 0:28]
+    disk = (((yy - 12.0) ** 2 + (xx - 15.0) ** 2) < 100).astype(np.float32)[None]
+    src = np.float32([[-8.0, -5.0, 30.0, 60.0]])  # reaches past a 40 x 50 image
+    dst = np.float32([[0.0, 0.0, 30.0, 50.0]])  # the same box clipped to it
+    recropped = export.resample_masks(disk, src, dst, (28, 28))
+    direct = export.paste_masks(disk, src, (40, 50)).numpy()[0] > 0.5
+    via_clip = export.paste_masks(recropped, dst, (40, 50)).numpy()[0] > 0.5
+    assert direct.sum() > 300
+    assert (direct != via_clip).mean() < 0.01  # only a few boundary pixels differ
+
+
+# --------------------------------------------------------------------------- round trip
+
+def test_export_writes_the_layout_and_a_verified_signature(image_export, tmp_path_factory):
+    out, result = image_export
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint", "label_map.pbtxt", "pipeline.config", "saved_model"]
+    assert not list(out.parent.glob(f"{out.name}.tmp-*"))
+    assert result.inputs == {"input_tensor": "uint8 [None, None, None, 3]"}
+    assert result.outputs == {
+        "detection_boxes": "float32 [None, 20, 4]", "detection_scores": "float32 [None, 20]",
+        "detection_classes": "float32 [None, 20]", "num_detections": "float32 [None]",
+        "detection_masks": "float32 [None, 20, 28, 28]",
+        "detection_masks_reframed": "uint8 [None, 20, None, None]"}
+    assert set(result.max_abs_diff) == set(result.outputs)
+    assert max(result.max_abs_diff.values()) < 1e-4
+    cfg = lib.dataset(tmp_path_factory) / "pipeline.config"
+    assert (out / "pipeline.config").read_text() == cfg.read_text()
+    assert "name: 'speaker'" in (out / "label_map.pbtxt").read_text()
+
+
+@pytest.mark.parametrize("input_type", ["image_tensor", "encoded_image_string_tensor"])
+def test_reloaded_savedmodel_matches_the_in_memory_model(input_type, model, tmp_path_factory):
+    params, mem_model = model
+    out, _ = lib.exported(tmp_path_factory, input_type, input_type == "image_tensor")
+    image = lib.synth_image(tmp_path_factory, "image0005.png")[:, 10:]  # 96 x 118
+    serve = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
+    got = {k: v.numpy() for k, v in
+           serve(input_tensor=export.verification_input(input_type, image)).items()}
+    prep = export.Preprocessing.from_model_config(params.task.model)
+    want = export.detect(mem_model, prep, tf.constant(image[None]))
+    assert got["num_detections"][0] > 0
+    for name in ("detection_boxes", "detection_scores", "detection_masks"):
+        np.testing.assert_allclose(got[name], want[name].numpy(), atol=1e-4, err_msg=name)
+    np.testing.assert_array_equal(got["detection_classes"], want["detection_classes"].numpy())
+
+
+def test_tf_example_input_matches_model_garden_eval_pipeline(model, tmp_path_factory):
+    """Records through the serving computation (``tf_example`` input, run eagerly) give
+    Model Garden's eval-parser results, mapped to normalized input-image boxes."""
+    from official.core import task_factory
+
+    params, mem_model = model
+    task = task_factory.get_task(params.task)
+    images, labels = next(iter(task.build_inputs(params.task.validation_data)))
+    info = labels["image_info"].numpy()
+    ref = mem_model.call(images, image_shape=labels["image_info"][:, 1, :],
+                         anchor_boxes=labels["anchor_boxes"], training=False)
+    records = lib.dataset(tmp_path_factory) / "records"
+    serialized = [r.numpy() for r in tf.data.TFRecordDataset(
+        sorted(str(p) for p in records.glob("val-*")))]
+    assert len(serialized) == images.shape[0] == 3
+    prep = export.Preprocessing.from_model_config(params.task.model)
+    got = {k: v.numpy() for k, v in
+           export.detect(mem_model, prep, tf.constant(serialized), "tf_example").items()}
+    for b in range(3):
+        n = int(ref["num_detections"][b])
+        assert n > 0 and int(got["num_detections"][b]) == n
+        # Model Garden: pixels of the resized frame -> input pixels -> normalized, clipped.
+        boxes = ref["detection_boxes"][b, :n].numpy() / np.tile(info[b, 2], 2)
+        want = np.clip(boxes / np.tile(info[b, 0], 2), 0.0, 1.0)
+        np.testing.assert_allclose(got["detection_boxes"][b, :n], want, atol=1e-4)
+        np.testing.assert_allclose(got["detection_scores"][b, :n],
+                                   ref["detection_scores"][b, :n], atol=1e-4)
+        np.testing.assert_array_equal(got["detection_classes"][b, :n],
+                                      ref["detection_classes"][b, :n].numpy().astype(np.float32))
+
+
+# --------------------------------------------------------------------------- contract
+
+@pytest.fixture(scope="module")
+def small_and_large(tmp_path_factory, serve):
+    small = lib.synth_image(tmp_path_factory)  # 96 x 128
+    large = small.repeat(2, axis=0).repeat(2, axis=1)  # nearest-neighbour 192 x 256
+    return small, _run(serve, small[None]), _run(serve, large[None])
+
+
+def test_normalized_boxes_do_not_depend_on_the_input_size(small_and_large):
+    small, out_small, out_large = small_and_large
+    n = _valid(out_small)
+    assert int(out_small["num_detections"][0]) == int(out_large["num_detections"][0]) > 0
+    np.testing.assert_allclose(out_large["detection_boxes"][0, n],
+                               out_small["detection_boxes"][0, n], atol=1e-4)
+    np.testing.assert_allclose(out_large["detection_scores"], out_small["detection_scores"],
+                               atol=1e-4)
+    boxes = out_small["detection_boxes"][0, n]
+    assert boxes.min() >= 0.0 and boxes.max() <= 1.0
+    assert (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
+    classes = out_small["detection_classes"][0, n]
+    assert out_small["detection_classes"].dtype == np.float32
+    assert set(np.unique(classes)) <= set(range(1, NUM_CLASSES + 1))
+    assert out_small["num_detections"].dtype == np.float32
+
+
+def test_a_batch_gives_each_image_its_single_image_result(serve, tmp_path_factory):
+    a = lib.synth_image(tmp_path_factory, "image0002.png")
+    b = lib.synth_image(tmp_path_factory, "image0007.png")
+    both = _run(serve, np.stack([a, b]))
+    for i, image in enumerate((a, b)):
+        alone = _run(serve, image[None])
+        for name in ("detection_boxes", "detection_scores", "detection_classes"):
+            np.testing.assert_allclose(both[name][i], alone[name][0], atol=1e-4, err_msg=name)
+
+
+def test_full_image_masks_lie_in_their_boxes_on_a_non_square_input(serve, tmp_path_factory):
+    image = tf.image.resize(lib.synth_image(tmp_path_factory, "image0003.png"), (100, 150),
+                            method="nearest").numpy()  # scale 0.85, not 1 or 0.5
+    out = _run(serve, image[None])
+    n = _valid(out)
+    masks = out["detection_masks_reframed"][0, n]
+    assert out["detection_masks_reframed"].dtype == np.uint8
+    assert masks.shape[1:] == (100, 150) and set(np.unique(masks)) <= {0, 1}
+    assert masks.sum() > 0  # (a weakly trained mask head may leave some masks empty)
+    for mask, box in zip(masks, out["detection_boxes"][0, n]):
+        y0, x0, y1, x1 = box * [100, 150, 100, 150]
+        inside = np.zeros_like(mask, bool)
+        inside[max(0, int(np.floor(y0)) - 1):int(np.ceil(y1)) + 1,
+               max(0, int(np.floor(x0)) - 1):int(np.ceil(x1)) + 1] = True
+        assert mask[~inside].sum() == 0
+
+
+def test_exported_checkpoint_restores_the_same_weights(image_export, model):
+    params, mem_model = model
+    ckpt = tf.train.latest_checkpoint(str(image_export[0] / "checkpoint"))
+    assert ckpt.endswith("ckpt-0")
+    assert export.find_checkpoint(image_export[0]) == ckpt  # the export folder itself works
+    again = export.restore_model(params, ckpt)
+    for a, b in zip(mem_model.variables, again.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+
+
+# --------------------------------------------------------------------------- failures
+
+def test_a_failed_export_leaves_no_partial_folder_and_keeps_a_good_one(
+        image_export, tmp_path, tmp_path_factory, monkeypatch):
+    cfg = lib.dataset(tmp_path_factory) / "pipeline.config"
+    good = tmp_path / "good"
+    shutil.copytree(image_export[0], good)
+    before = {p.relative_to(good): p.read_bytes() for p in good.rglob("*") if p.is_file()}
+    written = []
+
+    def broken_save(module, path, **kwargs):  # fails halfway through writing
+        os.makedirs(path)
+        with open(os.path.join(path, "saved_model.pb"), "wb") as f:
+            f.write(b"half")
+        written.append(path)
+        raise OSError("disk full (test)")
+
+    monkeypatch.setattr(tf.saved_model, "save", broken_save)
+    for target in (good, tmp_path / "fresh"):
+        with pytest.raises(OSError, match="disk full"):
+            export.export_model(cfg, lib.trained(tmp_path_factory), target)
+    assert len(written) == 2
+    after = {p.relative_to(good): p.read_bytes() for p in good.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good"]
+
+
+def test_verification_names_the_output_that_differs():
+    want = {"detection_boxes": np.zeros((1, 2, 4)), "detection_classes": np.ones((1, 2))}
+    got = {"detection_boxes": np.zeros((1, 2, 4)), "detection_classes": np.ones((1, 2))}
+    assert export._compare(want, got) == {"detection_boxes": 0.0, "detection_classes": 0.0}
+    got["detection_boxes"] = np.full((1, 2, 4), 1e-3)
+    with pytest.raises(export.ExportVerificationError, match="'detection_boxes'.*0.001"):
+        export._compare(want, got)
+    with pytest.raises(export.ExportVerificationError, match="no output 'detection_classes'"):
+        export._compare(want, {"detection_boxes": want["detection_boxes"]})
+
+
+def test_cli_missing_checkpoint_is_one_error_line(tmp_path, tmp_path_factory, capsys):
+    cfg = lib.dataset(tmp_path_factory) / "pipeline.config"
+    empty = tmp_path / "no_ckpt"
+    empty.mkdir()
+    code = main(["export", "--pipeline_config_path", str(cfg), "--trained_checkpoint_dir",
+                 str(empty), "--output_directory", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip() == f"error: {empty}: no checkpoint found in this folder"
+    assert not (tmp_path / "out").exists()
+
+
+def test_checkpoint_of_another_model_is_a_data_error(tmp_path, tmp_path_factory):
+    """A checkpoint that lacks the model's variables is refused, naming it."""
+    other = tf.train.Checkpoint(model=tf.Module())
+    other.model.v = tf.Variable(1.0)
+    prefix = other.write(str(tmp_path / "ckpt-1"))
+    with pytest.raises(DataError, match="does not match the model"):
+        export.export_model(lib.dataset(tmp_path_factory) / "pipeline.config", prefix,
+                            tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-1.data-00000-of-00001",
+                                                         "ckpt-1.index"]
+
+
+def test_refuses_to_replace_a_folder_that_is_not_an_export(tmp_path, tmp_path_factory):
+    from tfmask.errors import ConfigError
+
+    (tmp_path / "precious.txt").write_text("keep")
+    with pytest.raises(ConfigError, match="not an export"):
+        export.export_model(lib.dataset(tmp_path_factory) / "pipeline.config",
+                            lib.trained(tmp_path_factory), tmp_path)
+    assert (tmp_path / "precious.txt").read_text() == "keep"
