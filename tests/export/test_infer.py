@@ -107,7 +107,7 @@ def test_batches_give_the_same_detections(inferred, val_images, tmp_path, tmp_pa
 
     out, _ = inferred
     summary = infer(lib.exported(tmp_path_factory, "image_tensor", True)[0], val_images[0],
-                    tmp_path / "b2", batch_size=2, progress=False)
+                    tmp_path / "b2", min_score=0.1, batch_size=2, progress=False)
     assert summary.images == 3 and summary.masks_dir is None
     assert not (tmp_path / "b2" / "masks").exists()
     one = json.loads((out / "detections.json").read_text())
