@@ -148,7 +148,7 @@ class Predictor:
 
     def _detections(self, out: Dict[str, np.ndarray], row: int,
                     size_hw: Tuple[int, int]) -> Detections:
-        from tfmask.export import MASK_THRESHOLD, paste_masks
+        from tfmask.serving import MASK_THRESHOLD, paste_masks
 
         h, w = size_hw
         n = int(out["num_detections"][row])

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import export_testlib as lib
-from tfmask import export
+from tfmask import export, serving
 from tfmask.cli import main
 from tfmask.errors import DataError
 
@@ -53,19 +53,19 @@ def test_paste_places_a_box_relative_mask_exactly():
     masks[0, :2, :] = 1.0  # the top half of its box
     masks[1, :, :1] = 1.0  # the left quarter
     box = [10.0, 20.0, 18.0, 36.0]  # ymin, xmin, ymax, xmax pixel edges: 8 x 16 px
-    pasted = export.paste_masks(masks, [box, box], (40, 50)).numpy() > export.MASK_THRESHOLD
+    pasted = serving.paste_masks(masks, [box, box], (40, 50)).numpy() > serving.MASK_THRESHOLD
     want = np.zeros((2, 40, 50), bool)
     want[0, 10:14, 20:36] = True
     want[1, 10:18, 20:24] = True
     np.testing.assert_array_equal(pasted, want)
     # A full mask fills exactly the pixels whose centres are inside the box.
-    full = export.paste_masks(np.ones((1, 28, 28), np.float32),
+    full = serving.paste_masks(np.ones((1, 28, 28), np.float32),
                               [[10.2, 19.6, 17.5, 36.4]], (40, 50)).numpy()[0]
     want = np.zeros((40, 50))
     want[10:17, 20:36] = 1.0
     np.testing.assert_allclose(full, want, atol=1e-6)
     # Parts of a box outside the image are cut off; a degenerate box pastes nothing.
-    edge = export.paste_masks(np.ones((2, 28, 28), np.float32),
+    edge = serving.paste_masks(np.ones((2, 28, 28), np.float32),
                               [[-5.0, 45.0, 3.0, 60.0], [7.0, 7.0, 7.0, 7.0]], (40, 50))
     assert edge.numpy()[0].sum() == 3 * 5 and edge.numpy()[1].sum() == 0
 
@@ -75,9 +75,9 @@ def test_mask_resampled_onto_a_clipped_box_pastes_to_the_same_pixels():
     disk = (((yy - 12.0) ** 2 + (xx - 15.0) ** 2) < 100).astype(np.float32)[None]
     src = np.float32([[-8.0, -5.0, 30.0, 60.0]])  # reaches past a 40 x 50 image
     dst = np.float32([[0.0, 0.0, 30.0, 50.0]])  # the same box clipped to it
-    recropped = export.resample_masks(disk, src, dst, (28, 28))
-    direct = export.paste_masks(disk, src, (40, 50)).numpy()[0] > 0.5
-    via_clip = export.paste_masks(recropped, dst, (40, 50)).numpy()[0] > 0.5
+    recropped = serving.resample_masks(disk, src, dst, (28, 28))
+    direct = serving.paste_masks(disk, src, (40, 50)).numpy()[0] > 0.5
+    via_clip = serving.paste_masks(recropped, dst, (40, 50)).numpy()[0] > 0.5
     assert direct.sum() > 300
     assert (direct != via_clip).mean() < 0.01  # only a few boundary pixels differ
 
@@ -110,8 +110,8 @@ def test_reloaded_savedmodel_matches_the_in_memory_model(input_type, model, tmp_
     serve = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
     got = {k: v.numpy() for k, v in
            serve(input_tensor=export.verification_input(input_type, image)).items()}
-    prep = export.Preprocessing.from_model_config(params.task.model)
-    want = export.detect(mem_model, prep, tf.constant(image[None]))
+    prep = serving.Preprocessing.from_model_config(params.task.model)
+    want = serving.detect(mem_model, prep, tf.constant(image[None]))
     assert got["num_detections"][0] > 0
     for name in ("detection_boxes", "detection_scores", "detection_masks"):
         np.testing.assert_allclose(got[name], want[name].numpy(), atol=1e-4, err_msg=name)
@@ -133,9 +133,9 @@ def test_tf_example_input_matches_model_garden_eval_pipeline(model, tmp_path_fac
     serialized = [r.numpy() for r in tf.data.TFRecordDataset(
         sorted(str(p) for p in records.glob("val-*")))]
     assert len(serialized) == images.shape[0] == 3
-    prep = export.Preprocessing.from_model_config(params.task.model)
+    prep = serving.Preprocessing.from_model_config(params.task.model)
     got = {k: v.numpy() for k, v in
-           export.detect(mem_model, prep, tf.constant(serialized), "tf_example").items()}
+           serving.detect(mem_model, prep, tf.constant(serialized), "tf_example").items()}
     for b in range(3):
         n = int(ref["num_detections"][b])
         assert n > 0 and int(got["num_detections"][b]) == n

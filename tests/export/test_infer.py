@@ -37,7 +37,7 @@ def inferred(val_images, tmp_path_factory):
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         code = main(["infer", "--model", str(export_dir), "--images", str(val_images[0]),
-                     "--output", str(out), "--min-score", "0.1", "--instance-masks",
+                     "--output", str(out), "--min-score", "0.0", "--instance-masks",
                      "--no-progress"])
     assert code == 0
     return out, stdout.getvalue()
@@ -66,7 +66,7 @@ def test_detections_json_is_coco_results_pycocotools_accepts(inferred, val_image
     assert results and {r["file_name"] for r in results} <= set(names)
     for r in results:  # image ids number the images 1..N in sorted order
         assert r["image_id"] == names.index(r["file_name"]) + 1
-        assert r["score"] >= 0.1 and r["category_id"] in (1, 2, 3)
+        assert r["score"] >= 0.0 and r["category_id"] in (1, 2, 3)
         assert r["segmentation"]["size"] == list(lib.SIZE_HW)
         assert isinstance(r["segmentation"]["counts"], str)
         x, y, w, h = r["bbox"]
@@ -107,7 +107,7 @@ def test_batches_give_the_same_detections(inferred, val_images, tmp_path, tmp_pa
 
     out, _ = inferred
     summary = infer(lib.exported(tmp_path_factory, "image_tensor", True)[0], val_images[0],
-                    tmp_path / "b2", min_score=0.1, batch_size=2, progress=False)
+                    tmp_path / "b2", min_score=0.0, batch_size=2, progress=False)
     assert summary.images == 3 and summary.masks_dir is None
     assert not (tmp_path / "b2" / "masks").exists()
     one = json.loads((out / "detections.json").read_text())
