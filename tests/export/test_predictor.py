@@ -46,7 +46,7 @@ def _same(a, b):
 
 def test_predict_gives_detections_on_the_original_image(predictor_all, predictor,
                                                         tmp_path_factory):
-    # Every detection (a 30-step model need not score 0.5 on a given image).
+    # Every detection (a short-trained model need not score 0.5 on a given image).
     path = lib.dataset(tmp_path_factory) / "data" / "train_images" / "image0002.png"
     det = predictor_all.predict(path)
     assert len(det) > 0 and det.size_hw == lib.SIZE_HW
