@@ -157,7 +157,8 @@ def _start(exp: Experiment, opts: RunOptions, say):
 
 def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = None,
           say: Callable[[str], None] = print, log_every: int = 1) -> TrainResult:
-    """Trains (or resumes) the experiment in ``model_dir``; evaluates at the end.
+    """Trains (or resumes) the experiment in ``model_dir``, evaluating every
+    checkpoint interval and at the end.
 
     Raises:
       TrainingInterrupted: after saving a checkpoint on Ctrl-C / SIGTERM.
