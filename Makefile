@@ -31,7 +31,7 @@ PYTEST_ARGS     ?=
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c requirements.lock -e '.[test]'
+	$(VENV)/bin/pip install -q -c requirements.lock -e '.[test,beam]'
 	touch $(STAMP)
 
 install: $(STAMP)

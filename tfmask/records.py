@@ -15,6 +15,8 @@ import hashlib
 import io
 import contextlib
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union
@@ -26,59 +28,61 @@ from tfmask import feature_keys as fk
 from tfmask.annotation import Sample
 from tfmask.atomic import atomic_path
 from tfmask.errors import DataError, PathLike
+from tfmask.wire import Example, serialize_example, write_record
 
 
 def encode_mask_png(mask: np.ndarray) -> bytes:
-    """[H, W] bool -> PNG bytes of an 8-bit gray image with values 0/1."""
-    out = io.BytesIO()
-    # compress_level=1: masks are mostly zeros, so fast zlib still compresses
-    # them well and conversion is several times faster than the default 6.
-    Image.fromarray(mask.astype(np.uint8)).save(out, format="PNG", compress_level=1)
-    return out.getvalue()
+    """[H, W] bool -> PNG bytes of an 8-bit gray image with values 0/1.
+
+    8-bit with values 0/1, not 1-bit: Model Garden's decoder casts the decoded
+    values to float mask targets, and TF decodes 1-bit PNGs to 0/255. Written
+    directly (IHDR, one IDAT, IEND; filter "none" on every row; zlib's
+    run-length strategy) rather than through PIL, whose adaptive row filter
+    made mask encoding the converter's largest cost: this is ~2x faster and
+    the files ~2x smaller on typical masks. Tests decode the output with PIL
+    and with ``tf.io.decode_png``.
+    """
+    h, w = mask.shape
+    rows = np.zeros((h, w + 1), np.uint8)  # column 0: each row's filter type (0)
+    rows[:, 1:] = mask
+    zipper = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    idat = zipper.compress(rows.tobytes()) + zipper.flush()
+    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit gray, no interlace
+    return _PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat) + \
+        _png_chunk(b"IEND", b"")
 
 
-def _bytes(values: Sequence[bytes]):
-    from tensorflow.core.example import feature_pb2
-    return feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=list(values)))
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _floats(values: Sequence[float]):
-    from tensorflow.core.example import feature_pb2
-    return feature_pb2.Feature(float_list=feature_pb2.FloatList(value=list(values)))
-
-
-def _ints(values: Sequence[int]):
-    from tensorflow.core.example import feature_pb2
-    return feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=list(values)))
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + \
+        struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
 
 
 def build_example(sample: Sample) -> bytes:
-    """Serializes one :class:`Sample` to ``tf.train.Example`` bytes."""
-    from tensorflow.core.example import example_pb2, feature_pb2
-
+    """Serializes one :class:`Sample` to ``tf.train.Example`` bytes (no TF import)."""
     image, inst = sample.image, sample.instances
     h, w = image.size_hw
     boxes = inst.boxes_xyxy_px.astype(np.float64)
-    feature = {
-        fk.IMAGE_HEIGHT: _ints([h]),
-        fk.IMAGE_WIDTH: _ints([w]),
-        fk.IMAGE_FILENAME: _bytes([image.filename.encode("utf-8")]),
-        fk.IMAGE_SOURCE_ID: _bytes([str(sample.source_id).encode("ascii")]),
-        fk.IMAGE_KEY_SHA256: _bytes([hashlib.sha256(image.data).hexdigest().encode("ascii")]),
-        fk.IMAGE_ENCODED: _bytes([image.data]),
-        fk.IMAGE_FORMAT: _bytes([image.format.encode("ascii")]),
-        fk.BBOX_XMIN: _floats((boxes[:, 0] / w).tolist()),
-        fk.BBOX_YMIN: _floats((boxes[:, 1] / h).tolist()),
-        fk.BBOX_XMAX: _floats((boxes[:, 2] / w).tolist()),
-        fk.BBOX_YMAX: _floats((boxes[:, 3] / h).tolist()),
-        fk.CLASS_TEXT: _bytes([n.encode("utf-8") for n in inst.class_names]),
-        fk.CLASS_LABEL: _ints(inst.class_ids.tolist()),
-        fk.AREA: _floats(inst.areas_px.tolist()),
-        fk.IS_CROWD: _ints(inst.is_crowd.astype(np.int64).tolist()),
-        fk.MASK: _bytes([encode_mask_png(m) for m in inst.masks]),
-    }
-    return example_pb2.Example(
-        features=feature_pb2.Features(feature=feature)).SerializeToString(deterministic=True)
+    return serialize_example({
+        fk.IMAGE_HEIGHT: ("int64", [h]),
+        fk.IMAGE_WIDTH: ("int64", [w]),
+        fk.IMAGE_FILENAME: ("bytes", [image.filename.encode("utf-8")]),
+        fk.IMAGE_SOURCE_ID: ("bytes", [str(sample.source_id).encode("ascii")]),
+        fk.IMAGE_KEY_SHA256: ("bytes", [hashlib.sha256(image.data).hexdigest().encode("ascii")]),
+        fk.IMAGE_ENCODED: ("bytes", [image.data]),
+        fk.IMAGE_FORMAT: ("bytes", [image.format.encode("ascii")]),
+        fk.BBOX_XMIN: ("float", (boxes[:, 0] / w).tolist()),
+        fk.BBOX_YMIN: ("float", (boxes[:, 1] / h).tolist()),
+        fk.BBOX_XMAX: ("float", (boxes[:, 2] / w).tolist()),
+        fk.BBOX_YMAX: ("float", (boxes[:, 3] / h).tolist()),
+        fk.CLASS_TEXT: ("bytes", [n.encode("utf-8") for n in inst.class_names]),
+        fk.CLASS_LABEL: ("int64", inst.class_ids.tolist()),
+        fk.AREA: ("float", inst.areas_px.tolist()),
+        fk.IS_CROWD: ("int64", inst.is_crowd.astype(np.int64).tolist()),
+        fk.MASK: ("bytes", [encode_mask_png(m) for m in inst.masks]),
+    })
 
 
 def shard_paths(prefix: PathLike, num_shards: int) -> List[Path]:
@@ -105,24 +109,31 @@ class ShardedWriter:
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "ShardedWriter":
-        import tensorflow as tf
-
         with self._stack as stack:
             tmp_paths = [stack.enter_context(atomic_path(p)) for p in self.paths]
             for tmp in tmp_paths:
-                writer = tf.io.TFRecordWriter(str(tmp))
-                # Registered after the paths: on exit writers close before renames.
-                stack.callback(writer.close)
-                self._writers.append(writer)
+                stream = open(tmp, "wb")
+                # Registered after the paths: on exit files close before renames.
+                stack.callback(_close_synced, stream)
+                self._writers.append(stream)
             self._stack = stack.pop_all()
         return self
 
     def write(self, serialized: bytes) -> None:
-        self._writers[self.count % len(self._writers)].write(serialized)
+        write_record(self._writers[self.count % len(self._writers)], serialized)
         self.count += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._stack.__exit__(exc_type, exc, tb)
+
+
+def _close_synced(stream) -> None:
+    """Flushes to disk before the rename, so a final name never points at lost data."""
+    try:
+        stream.flush()
+        os.fsync(stream.fileno())
+    finally:
+        stream.close()
 
 
 @dataclass(frozen=True)
@@ -169,9 +180,7 @@ class DecodedExample:
 
 def decode_example(serialized: bytes) -> DecodedExample:
     """Parses ``tf.train.Example`` bytes written by :func:`build_example`."""
-    from tensorflow.core.example import example_pb2
-
-    f = example_pb2.Example.FromString(serialized).features.feature
+    f = Example.FromString(serialized).features.feature
 
     def b(key):
         return list(f[key].bytes_list.value) if key in f else []
