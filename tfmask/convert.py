@@ -17,9 +17,12 @@ Example::
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import itertools
 import multiprocessing
 import re
+import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -125,18 +128,44 @@ def split_is_val(n: int, val_fraction: float, seed: int) -> np.ndarray:
     return is_val
 
 
-def _parallel_map(fn: Callable, items: Sequence, workers: int) -> Iterator[ItemResult]:
-    """``map(fn, items)`` in order; with workers > 1 in spawned processes.
+def _convert_chunk(fn: Callable, chunk: Sequence) -> List[ItemResult]:
+    return [fn(item) for item in chunk]
 
-    ``spawn`` rather than ``fork``: forking a process that has loaded
-    TensorFlow's thread pools can deadlock.
+
+def _pool_context():
+    """``fork`` while TensorFlow is not loaded here, else ``spawn``.
+
+    Forking a process that has started TensorFlow's thread pools can
+    deadlock; the conversion path never imports TensorFlow, so the command
+    line forks (workers start in milliseconds) and only callers that already
+    loaded TF (notebooks, tests) pay for spawned workers re-importing tfmask.
+    """
+    if "tensorflow" in sys.modules or "fork" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context("fork")
+
+
+def _parallel_map(fn: Callable, items: Sequence, workers: int) -> Iterator[ItemResult]:
+    """``map(fn, items)`` in order; with workers > 1 in a process pool.
+
+    Work is submitted in chunks with at most ``4 * workers`` chunks in flight,
+    so memory stays flat however many items there are and however slowly the
+    caller consumes results (``Pool.imap`` would queue every result).
     """
     if workers <= 1 or len(items) < 2:
         yield from map(fn, items)
         return
-    chunksize = max(1, min(32, len(items) // (workers * 8)))
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield from pool.imap(fn, items, chunksize=chunksize)
+    chunksize = max(1, min(16, len(items) // (workers * 8)))
+    chunks = (items[i:i + chunksize] for i in range(0, len(items), chunksize))
+    with _pool_context().Pool(workers) as pool:
+        pending: collections.deque = collections.deque()
+        for chunk in itertools.islice(chunks, 4 * workers):
+            pending.append(pool.apply_async(_convert_chunk, (fn, chunk)))
+        while pending:
+            results = pending.popleft().get()
+            for chunk in itertools.islice(chunks, 1):
+                pending.append(pool.apply_async(_convert_chunk, (fn, chunk)))
+            yield from results
 
 
 def _scan(cfg: ConvertConfig):

@@ -21,7 +21,8 @@ from tfmask.annotation import Sample
 from tfmask.errors import DataError, PathLike
 from tfmask.images import DEFAULT_MAX_IMAGE_PIXELS, find_images, load_image, load_mask
 from tfmask.instances import (class_map_from_mask, instances_by_class,
-                              instances_by_components, instances_in_boxes)
+                              instances_by_class_from_gray, instances_by_components,
+                              instances_in_boxes)
 from tfmask.label_map import LabelMap
 from tfmask.report import Problem
 from tfmask.sources.base import ItemResult, finish, run_guarded
@@ -117,6 +118,9 @@ def _convert(item: MaskItem, opts: MaskOptions) -> ItemResult:
         raise DataError(item.mask_path, f"mask is {mask.shape[1]}x{mask.shape[0]} but image "
                         f"{Path(item.image_path).name} is {image.size_hw[1]}x"
                         f"{image.size_hw[0]}{hint}", kind="size_mismatch")
+    if opts.instance_mode == "class" and mask.ndim == 2:
+        instances = instances_by_class_from_gray(mask, label_map, item.mask_path)
+        return finish(Sample(image, instances, item.source_id), problems, opts.want_coco)
     class_map = class_map_from_mask(mask, label_map, item.mask_path)
     if opts.instance_mode == "class":
         instances = instances_by_class(class_map, label_map)
