@@ -23,9 +23,10 @@ INFER_DIR       ?= $(MODEL_DIR)/infer
 EVAL_DIR        ?= $(MODEL_DIR)/eval
 MIN_SCORE       ?= 0.5
 PYTEST_ARGS     ?=
+BENCH_ARGS      ?=
 
 .PHONY: install test demo tfrecord check-pixels preview synth train export infer eval \
-	pretrained clean
+	pretrained bench clean
 
 # The environment: created once, reinstalled when the pins change.
 $(STAMP): pyproject.toml requirements.lock
@@ -35,6 +36,10 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Benchmarks (not tests): bench/results.json and the README's table; ~25 min on 2 cores.
+bench: $(STAMP)
+	$(TFMASK) bench --readme README.md $(BENCH_ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

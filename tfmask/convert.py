@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -36,7 +36,7 @@ from tfmask.errors import ConfigError, DataError
 from tfmask.images import DEFAULT_MAX_IMAGE_PIXELS
 from tfmask.instances import INSTANCE_MODES
 from tfmask.label_map import load_label_map, read_label_map
-from tfmask.records import ShardedWriter
+from tfmask.records import ShardedWriter, shard_paths
 from tfmask.report import ConversionReport, Problem
 from tfmask.sources import coco_json, masks_voc
 from tfmask.sources.base import ItemResult
@@ -204,13 +204,35 @@ def _remove_stale_shards(out_dir: Path, name: str, keep: Iterable[Path]) -> List
     return removed
 
 
-def convert(cfg: ConvertConfig) -> ConversionReport:
-    """Runs a conversion; see the module docstring.
+@dataclass
+class Plan:
+    """A validated conversion before any image is converted (shared by both runners).
+
+    Attributes:
+      items: the source's items in input order.
+      convert_item: ``item -> ItemResult`` (picklable; runs in workers).
+      label_map: the label map written beside the records.
+      report: holds the scan's problems so far.
+      is_val: [len(items)] bool, the validation split by input index.
+      names: the split names that get records (train, and val when used).
+    """
+
+    items: Sequence
+    convert_item: Callable[..., ItemResult]
+    label_map: object
+    report: ConversionReport
+    is_val: np.ndarray
+    names: List[str]
+
+    def split_of(self, index: int, cfg: ConvertConfig) -> str:
+        return cfg.val_name if self.is_val[index] else cfg.train_name
+
+
+def plan_conversion(cfg: ConvertConfig) -> Plan:
+    """Validates ``cfg``, scans the source and splits it; creates the output folder.
 
     Raises:
-      DataError: the first invalid image (unless ``skip_invalid``), or an
-        invalid label map / folder / COCO file. Nothing is left under a
-        final output name when it raises.
+      DataError: a scan error (unless ``skip_invalid``), e.g. a mask without image.
       ConfigError: contradictory options.
     """
     cfg.validate()
@@ -222,49 +244,86 @@ def convert(cfg: ConvertConfig) -> ConversionReport:
         report.problems.append(p)
         if p.is_error:
             report.skipped.append(p.line())
-    out_dir = Path(cfg.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
     is_val = split_is_val(len(items), cfg.val_fraction, cfg.seed)
     names = [cfg.train_name] + ([cfg.val_name] if is_val.any() else [])
-    writers = {n: ShardedWriter(out_dir / n, cfg.num_shards) for n in names}
-    coco_images = {n: [] for n in names}
-    coco_anns = {n: [] for n in names}
-    with contextlib.ExitStack() as stack:
-        for writer in writers.values():
-            stack.enter_context(writer)
-        results = _parallel_map(fn, items, cfg.workers)
-        for i, result in enumerate(tqdm(results, total=len(items), unit="img",
-                                        desc="converting", disable=not cfg.progress)):
-            report.problems.extend(result.problems)
-            if result.error is not None:
-                if not cfg.skip_invalid:
-                    raise DataError(result.error.path, result.error.message,
-                                    kind=result.error.kind)
-                report.problems.append(result.error)
-                report.skipped.append(result.error.line())
-                continue
-            split = cfg.val_name if is_val[i] else cfg.train_name
-            writers[split].write(result.example)
-            report.instances_per_class.update(result.class_counts)
-            if cfg.write_coco_json:
-                coco_images[split].append(result.coco_image)
-                coco_anns[split].extend(result.coco_annotations)
-        if sum(w.count for w in writers.values()) == 0:
-            raise DataError(cfg.path(cfg.images_dir), "no valid images to write; every image "
-                            "was skipped (see the problems above)", kind="invalid")
-    for name, writer in writers.items():
-        report.images_per_split[name] = writer.count
-        report.outputs.extend(str(p) for p in writer.paths)
-        for stale in _remove_stale_shards(out_dir, name, writer.paths):
+    return Plan(items, fn, label_map, report, is_val, names)
+
+
+def record_result(plan: Plan, cfg: ConvertConfig, result: ItemResult) -> bool:
+    """Adds one item's problems/counts to the report; False when it is skipped.
+
+    Raises:
+      DataError: the item is invalid and ``skip_invalid`` is off.
+    """
+    report = plan.report
+    report.problems.extend(result.problems)
+    if result.error is not None:
+        if not cfg.skip_invalid:
+            raise DataError(result.error.path, result.error.message, kind=result.error.kind)
+        report.problems.append(result.error)
+        report.skipped.append(result.error.line())
+        return False
+    report.instances_per_class.update(result.class_counts)
+    return True
+
+
+def no_valid_images(cfg: ConvertConfig) -> DataError:
+    return DataError(cfg.path(cfg.images_dir), "no valid images to write; every image was "
+                     "skipped (see the problems above)", kind="invalid")
+
+
+def write_side_outputs(plan: Plan, cfg: ConvertConfig, counts: Dict[str, int],
+                       coco_images: Dict[str, list], coco_anns: Dict[str, list]) -> None:
+    """After the shards are in place: stale shards, COCO JSON, label map, report."""
+    out_dir = Path(cfg.output_dir)
+    report = plan.report
+    for name in plan.names:
+        paths = shard_paths(out_dir / name, cfg.num_shards)
+        report.images_per_split[name] = counts.get(name, 0)
+        report.outputs.extend(str(p) for p in paths)
+        for stale in _remove_stale_shards(out_dir, name, paths):
             report.problems.append(Problem("stale_shard_removed", stale,
                                            "stale shard of an earlier run removed"))
         if cfg.write_coco_json:
             path = out_dir / f"{name}_coco.json"
-            coco.write_coco_json(path, coco_images[name], coco_anns[name], label_map)
+            coco.write_coco_json(path, coco_images[name], coco_anns[name], plan.label_map)
             report.outputs.append(str(path))
-    label_map.write(out_dir / LABEL_MAP_NAME)
+    plan.label_map.write(out_dir / LABEL_MAP_NAME)
     report.outputs.append(str(out_dir / LABEL_MAP_NAME))
     report.outputs.append(str(out_dir / REPORT_NAME))
     report.write_json(out_dir / REPORT_NAME)
-    return report
 
+
+def convert(cfg: ConvertConfig) -> ConversionReport:
+    """Runs a conversion; see the module docstring.
+
+    Raises:
+      DataError: the first invalid image (unless ``skip_invalid``), or an
+        invalid label map / folder / COCO file. Nothing is left under a
+        final output name when it raises.
+      ConfigError: contradictory options.
+    """
+    plan = plan_conversion(cfg)
+    out_dir = Path(cfg.output_dir)
+    writers = {n: ShardedWriter(out_dir / n, cfg.num_shards) for n in plan.names}
+    coco_images = {n: [] for n in plan.names}
+    coco_anns = {n: [] for n in plan.names}
+    with contextlib.ExitStack() as stack:
+        for writer in writers.values():
+            stack.enter_context(writer)
+        results = _parallel_map(plan.convert_item, plan.items, cfg.workers)
+        for i, result in enumerate(tqdm(results, total=len(plan.items), unit="img",
+                                        desc="converting", disable=not cfg.progress)):
+            if not record_result(plan, cfg, result):
+                continue
+            split = plan.split_of(i, cfg)
+            writers[split].write(result.example)
+            if cfg.write_coco_json:
+                coco_images[split].append(result.coco_image)
+                coco_anns[split].extend(result.coco_annotations)
+        if sum(w.count for w in writers.values()) == 0:
+            raise no_valid_images(cfg)
+    write_side_outputs(plan, cfg, {n: w.count for n, w in writers.items()}, coco_images,
+                       coco_anns)
+    return plan.report

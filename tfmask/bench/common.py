@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -119,12 +120,26 @@ def machine() -> Dict[str, Any]:
     """What the figures were measured on."""
     info = {"platform": platform.platform(), "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "processor": _cpu_model()}
+    gpu = _gpu_name()
+    if gpu:
+        info["gpu"] = gpu
     try:
         info["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
                                    / 2 ** 30, 1)
     except (ValueError, OSError):
         pass
     return info
+
+
+def _gpu_name() -> str:
+    """The NVIDIA GPU(s) ``nvidia-smi`` lists, or ``""`` (no TensorFlow import)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    names = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    return ", ".join(names) if out.returncode == 0 else ""
 
 
 def _cpu_model() -> str:

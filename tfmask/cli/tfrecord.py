@@ -4,6 +4,12 @@ Example::
 
     tfmask tfrecord --data-dir dataset --instance-mode components \\
         --val-fraction 0.2 --seed 0 --num-shards 2 --coco-json-out --workers 2
+
+The same conversion as an Apache Beam pipeline (``pip install 'tfmask[beam]'``;
+give Beam options with ``--beam-arg=`` so they are not read as tfmask flags)::
+
+    tfmask tfrecord --data-dir dataset --runner beam \\
+        --beam-arg=--direct_num_workers=2 --beam-arg=--direct_running_mode=multi_processing
 """
 
 from __future__ import annotations
@@ -65,6 +71,12 @@ def register(sub) -> None:
     run_g.add_argument("--skip-invalid", action="store_true",
                        help="skip invalid images (all listed) instead of stopping")
     run_g.add_argument("--workers", type=int, default=1, help="parallel processes")
+    run_g.add_argument("--runner", choices=("local", "beam"), default="local",
+                       help="local: this machine (default); beam: an Apache Beam pipeline "
+                       "(DirectRunner unless --beam-arg=--runner=... says otherwise)")
+    run_g.add_argument("--beam-arg", dest="beam_args", action="append", default=[],
+                       metavar="ARG", help="a Beam pipeline option, passed through "
+                       "(repeat; write --beam-arg=--option=value)")
     run_g.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                        help="refuse larger images (decompression bombs)")
     run_g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -99,7 +111,12 @@ def run(args) -> int:
         seed=args.seed, num_shards=args.num_shards, write_coco_json=args.coco_json_out,
         skip_invalid=args.skip_invalid, workers=args.workers,
         max_image_pixels=args.max_image_pixels, progress=not args.no_progress)
-    report = convert(cfg)
+    if args.runner == "beam":
+        from tfmask.convert_beam import convert_with_beam
+
+        report = convert_with_beam(cfg, args.beam_args)
+    else:
+        report = convert(cfg)
     print(report.format())
     print(f"records written to {output_dir}/")
     return 0

@@ -1,0 +1,119 @@
+"""``tfmask bench``: runs the benchmark sections and writes ``bench/results.json``.
+
+Each section (see :mod:`tfmask.bench.common`) runs in a fresh Python process;
+a section that fails is recorded with its error and the others still run.
+The results file holds the machine, the date, every row (value, baseline,
+ratio, target, met) and each section's details; :func:`format_table` renders
+the Markdown table the README shows (``--readme`` replaces the block between
+``<!-- bench:start -->`` and ``<!-- bench:end -->``).
+
+Example::
+
+    tfmask bench                          # all sections, ~25 min on 2 CPU cores
+    tfmask bench --sections conversion --quick
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from tfmask import __version__
+from tfmask.atomic import atomic_write
+from tfmask.bench.common import SECTIONS, machine
+from tfmask.errors import ConfigError, PathLike
+
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+
+def run_bench(out_json: PathLike = "bench/results.json", work_dir: PathLike = "bench/work",
+              sections: Sequence[str] = SECTIONS, quick: bool = False,
+              log=print) -> Dict[str, Any]:
+    """Runs ``sections`` one after another; writes and returns the results."""
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise ConfigError(f"unknown bench section '{unknown[0]}'; valid: {', '.join(SECTIONS)}")
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    results: Dict[str, Any] = {
+        "tfmask_version": __version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(), "quick": quick, "sections": []}
+    for name in sections:
+        log(f"bench: {name} ...")
+        results["sections"].append(_run_one(name, work_dir, quick))
+        section = results["sections"][-1]
+        log(f"bench: {name} done in {section.get('seconds', 0):.0f} s"
+            + (f" — FAILED: {section['error'].splitlines()[-1]}" if "error" in section else ""))
+    atomic_write(out_json, json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def _run_one(name: str, work_dir: Path, quick: bool) -> Dict[str, Any]:
+    out = work_dir / f"{name}.json"
+    if out.exists():
+        out.unlink()
+    cmd = [sys.executable, "-m", "tfmask.bench.common", name, str(work_dir / name), str(out)]
+    if quick:
+        cmd.append("--quick")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0 or not out.exists():
+        return {"name": name, "rows": [], "details": {},
+                "error": (done.stderr or done.stdout)[-4000:].strip() or
+                f"exit status {done.returncode}"}
+    return json.loads(out.read_text())
+
+
+def _fmt(value: Optional[float], unit: str = "") -> str:
+    if value is None:
+        return ""
+    text = f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return f"{text} {unit}".strip()
+
+
+def format_table(results: Dict[str, Any]) -> str:
+    """The results as a Markdown table plus a line naming the machine."""
+    m = results["machine"]
+    gpu = f", GPU: {m['gpu']}" if m.get("gpu") else ", no GPU"
+    lines = [f"Measured {results['date']} on {m.get('processor', '?')} "
+             f"({m.get('cpu_count')} cores, {m.get('memory_gib', '?')} GiB{gpu}), "
+             f"tfmask {results['tfmask_version']}" + (" — quick mode" if results["quick"] else ""),
+             "",
+             "| section | figure | tfmask | baseline | ratio | target | met |",
+             "|---|---|---|---|---|---|---|"]
+    for section in results["sections"]:
+        if "error" in section:
+            lines.append(f"| {section['name']} | failed: "
+                         f"{section['error'].splitlines()[-1][:80]} | | | | | |")
+            continue
+        if not section["rows"]:
+            reason = section.get("details", {}).get("skipped", "no rows")
+            lines.append(f"| {section['name']} | skipped: {reason} | | | | | |")
+        for row in section["rows"]:
+            target = ""
+            if row["target"] is not None:
+                op = "≥" if row["higher_is_better"] or row["baseline"] is not None else "≤"
+                target = f"{op} {row['target']:g}" + ("x" if row["baseline"] is not None else "")
+            met = {True: "yes", False: "**no**", None: ""}[row["met"]]
+            ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else ""
+            lines.append(f"| {section['name']} | {row['name']} | {_fmt(row['value'], row['unit'])}"
+                         f" | {_fmt(row['baseline'], row['unit'])} | {ratio} | {target} | {met} |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: PathLike, table: str) -> None:
+    """Replaces the README block between the bench markers with ``table``."""
+    path = Path(readme)
+    text = path.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ConfigError(f"{path}: no '{README_START}' ... '{README_END}' block to update")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    atomic_write(path, f"{head}{README_START}\n{table}\n{README_END}{tail}")
