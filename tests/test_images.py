@@ -56,3 +56,13 @@ def test_load_image_keeps_bytes_and_refuses_truncation(tmp_path):
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(DataError, match=r"cut\.jpg.*truncated or corrupt \(the file ends inside"):
         load_image(tmp_path / "cut.jpg")
+
+
+def test_16bit_gray_photo_is_scaled_not_clipped(tmp_path):
+    wide = np.array([[0, 257, 1000, 32896, 65535]], np.uint16).repeat(4, axis=0)
+    Image.fromarray(wide).save(tmp_path / "deep.png")
+    loaded = load_image(tmp_path / "deep.png")
+    assert loaded.reencoded == "16-bit gray pixels scaled to 8-bit RGB"
+    rgb = np.asarray(Image.open(io.BytesIO(loaded.encoded.data)))
+    np.testing.assert_array_equal(rgb[0, :, 0], [0, 1, 4, 128, 255])
+    assert (rgb[..., 0] == rgb[..., 2]).all()

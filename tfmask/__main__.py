@@ -1,5 +1,8 @@
-"""``python -m tfmask`` runs the command line."""
+"""``python -m tfmask`` = the ``tfmask`` command."""
+
+import sys
 
 from tfmask.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,7 @@ of ``convert('L')``, or the colour of ``convert('RGB')`` for RGB class values.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Tuple
@@ -28,6 +29,8 @@ DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 _EXIF_ORIENTATION = 0x0112
 # Pixel modes TF's decode_jpeg / decode_png turn into 8-bit RGB as expected.
 _KEEP_MODES = {"JPEG": ("RGB", "L"), "PNG": ("RGB", "L")}
+# PIL modes of 16-bit gray PNGs (and their 32-bit integer form).
+_WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _MASK_MODES = ("1", "L", "P", "RGB", "RGBA", "LA", "PA")
 
 
@@ -56,7 +59,12 @@ def _open(path: PathLike, data: bytes, what: str, max_pixels: int) -> Image.Imag
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(path, f"{what} is truncated or corrupt ({exc})", kind="unreadable") from None
     except Image.DecompressionBombError as exc:
-        raise DataError(path, f"{what} refused: {exc}", kind="too_large") from None
+        # PIL's own guard (at 2x its MAX_IMAGE_PIXELS) fires before our check can.
+        size = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{size.group(1)} pixels" if size else "more pixels than PIL allows"
+        raise DataError(path, f"{what} declares {declared}, above the limit of {max_pixels}; "
+                        "refused before decoding (a decompression bomb? raise "
+                        "--max-image-pixels if it is genuine)", kind="too_large") from None
     w, h = img.size
     if w * h > max_pixels:
         raise DataError(path, f"{what} is {w}x{h} = {w * h} pixels, above the limit of "
@@ -151,7 +159,9 @@ def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Lo
     reasons = []
     if orientation not in (1, None):
         reasons.append(f"EXIF orientation {orientation} applied")
-    if img.mode not in _KEEP_MODES[img.format]:
+    if img.mode in _WIDE_GRAY_MODES:
+        reasons.append("16-bit gray pixels scaled to 8-bit RGB")
+    elif img.mode not in _KEEP_MODES[img.format]:
         reasons.append(f"{img.mode} pixels converted to RGB")
     if not reasons:
         _check_complete(path, img, "image", data)
@@ -160,7 +170,7 @@ def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Lo
                            raw_size_hw)
     try:
         img.load()
-        rgb = ImageOps.exif_transpose(img).convert("RGB")
+        rgb = _to_rgb(ImageOps.exif_transpose(img))
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(path, f"image is truncated or corrupt ({exc})", kind="unreadable") from None
     out = io.BytesIO()
@@ -172,6 +182,15 @@ def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Lo
         fmt = "png"
     encoded = EncodedImage(out.getvalue(), fmt, (rgb.size[1], rgb.size[0]), Path(path).name)
     return LoadedImage(encoded, "; ".join(reasons), raw_size_hw)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB; 16-bit gray is scaled (65535 -> 255) where PIL's convert would clip at 255."""
+    if img.mode in _WIDE_GRAY_MODES:
+        wide = np.asarray(img, dtype=np.float64)
+        img = Image.fromarray(np.clip(np.rint(wide * (255.0 / 65535.0)), 0, 255)
+                              .astype(np.uint8), "L")
+    return img.convert("RGB")
 
 
 def load_mask(path: PathLike, rgb: bool, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS

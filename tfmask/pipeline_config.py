@@ -147,10 +147,20 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
         label map, unknown feature extractor/augmentation/optimizer), and with
         ``strict`` any field that is not honoured.
     """
+    config_path = Path(config_path)
+    try:
+        return _translate(config_path, strict)
+    except ConfigError as exc:
+        if str(exc).startswith(str(config_path)):
+            raise
+        # Errors from the helpers (augmentations, optimizer...) name no file: add it.
+        raise ConfigError(f"{config_path}: {exc}") from None
+
+
+def _translate(config_path: Path, strict: bool) -> Translation:
     from official.core import exp_factory
     from tfmask.training.task import EXPERIMENT  # registers tfmask's experiment
 
-    config_path = Path(config_path)
     msg = read_text_file(config_path)
     base = config_path.resolve().parent
     used: set = set()

@@ -22,6 +22,10 @@ from tfmask.errors import DataError, PathLike
 _MAX_XML_BYTES = 16 * 1024 * 1024
 
 
+_ENTITY_REASON = ("XML declares <!ENTITY> definitions; refused (labelImg never writes them, and "
+                  "expanding them can read files or exhaust memory)")
+
+
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                            dtd_validation=False, huge_tree=False, remove_comments=True)
@@ -80,18 +84,21 @@ def read_voc_xml(path: PathLike) -> VocAnnotation:
         raise DataError(path, f"XML file is {size} bytes, above the {_MAX_XML_BYTES} limit",
                         kind="bad_xml")
     try:
-        tree = etree.parse(str(path), _parser())
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(path, f"cannot read XML: {exc.strerror}", kind="unreadable") from None
+    # Refused before parsing, so no parser limit or entity handling is ever relied on;
+    # the DTD check below also covers encodings where the bytes differ (UTF-16).
+    if b"<!ENTITY" in data:
+        raise DataError(path, _ENTITY_REASON, kind="bad_xml")
+    try:
+        root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         raise DataError(path, f"malformed XML: {exc.msg} (line {exc.lineno})",
                         kind="bad_xml") from None
-    except OSError as exc:
-        raise DataError(path, f"cannot read XML: {exc}", kind="unreadable") from None
-    dtd = tree.docinfo.internalDTD
+    dtd = root.getroottree().docinfo.internalDTD
     if dtd is not None and any(True for _ in dtd.iterentities()):
-        raise DataError(path, "XML declares <!ENTITY> definitions; refused (labelImg never "
-                        "writes them, and expanding them can read files or exhaust memory)",
-                        kind="bad_xml")
-    root = tree.getroot()
+        raise DataError(path, _ENTITY_REASON, kind="bad_xml")
     if root.tag != "annotation":
         raise DataError(path, f"root element is <{root.tag}>, expected labelImg/Pascal-VOC "
                         "<annotation>", kind="bad_xml")
