@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfmask.errors import DataError
 from tfmask.training import experiment
 from conftest import ROOT, write_config
 
@@ -91,3 +92,22 @@ def test_inception_resnet_v2_config_warm_starts_from_keras_h5(tmp_path):
     np.testing.assert_array_equal(model.backbone.get_layer("conv_7b").kernel.numpy(), want)
     out = model.backbone(tf.zeros([1, 128, 128, 3]))
     assert {k: v.shape[1] for k, v in out.items()} == {"2": 32, "3": 16, "4": 8, "5": 4}
+
+
+def test_experiment_yaml_is_loaded_safely(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("task: !!python/object/apply:os.system ['echo pwned > "
+                    f"{tmp_path / 'pwned'}']\n")
+    with pytest.raises(DataError, match=r"evil\.yaml: invalid YAML: could not determine a "
+                       "constructor for the tag"):
+        experiment.from_yaml(evil)
+    assert not (tmp_path / "pwned").exists()
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(DataError, match="a YAML mapping, not a list"):
+        experiment.from_yaml(tmp_path / "list.yaml")
+    (tmp_path / "lr.yaml").write_text("trainer:\n  train_steps: 7\n  optimizer_config:\n"
+                                      "    learning_rate:\n      type: constant\n"
+                                      "      constant:\n        learning_rate: 1.0e-05\n")
+    exp = experiment.from_yaml(tmp_path / "lr.yaml")
+    assert exp.params.trainer.train_steps == 7
+    assert exp.params.trainer.optimizer_config.learning_rate.constant.learning_rate == 1e-05

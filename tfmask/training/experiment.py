@@ -9,12 +9,13 @@ are applied on top, and the effective config is saved into the model dir as
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from tfmask.errors import ConfigError, PathLike
+from tfmask.errors import ConfigError, DataError, PathLike
 
 STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 PRECISIONS = ("float32", "float16", "bfloat16")
@@ -70,6 +71,41 @@ def from_pipeline_config(path: PathLike, strict: bool = False) -> Experiment:
                       {c.id: c.name for c in t.label_map.classes})
 
 
+def _safe_yaml(path: PathLike) -> Dict[str, Any]:
+    """The YAML file as a dict, read with ``yaml.safe_load``.
+
+    Model Garden's own loader uses ``yaml.FullLoader``, which resolves
+    ``!!python/name`` tags; tfmask parses files itself with the safe loader
+    (plain data only) and hands Model Garden the resulting dict.
+    """
+    import yaml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(path, "experiment config not found", kind="missing_file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read the experiment config: {exc}",
+                        kind="unreadable") from None
+    class SafeLoader(yaml.SafeLoader):
+        """Plain data only; also reads ``1e-05`` as a float, as Model Garden's loader does."""
+
+    SafeLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+    try:
+        loaded = yaml.load(text, Loader=SafeLoader)
+    except yaml.YAMLError as exc:
+        raise DataError(path, f"invalid YAML: {' '.join(str(exc).split())}",
+                        kind="invalid") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise DataError(path, f"an experiment config is a YAML mapping, not a "
+                        f"{type(loaded).__name__}", kind="invalid")
+    return loaded
+
+
 def from_yaml(path: PathLike, params_override: str = "") -> Experiment:
     """A Model Garden experiment: ``tfmask_maskrcnn`` + YAML + overrides.
 
@@ -81,8 +117,9 @@ def from_yaml(path: PathLike, params_override: str = "") -> Experiment:
     from tfmask.training.task import EXPERIMENT  # registers the experiment
 
     params = exp_factory.get_exp_config(EXPERIMENT)  # no cloud checkpoint by default
+    overrides = _safe_yaml(path)
     try:
-        params = hyperparams.override_params_dict(params, str(path), is_strict=True)
+        params = hyperparams.override_params_dict(params, overrides, is_strict=True)
         if params_override:
             params = hyperparams.override_params_dict(params, params_override, is_strict=True)
     except (KeyError, ValueError, TypeError) as exc:
