@@ -7,10 +7,44 @@ list of fields tfmask does not honour (a warning, or an error with --strict).
 
 from __future__ import annotations
 
+import math
 from typing import Any, List, Optional, Tuple
 
 from tfmask.errors import ConfigError
 from tfmask.textproto import Message
+
+
+def _show(value: Any) -> str:
+    return "a message { ... }" if isinstance(value, Message) else repr(value)
+
+
+def to_int(value: Any, key: str, minimum: Optional[int] = None,
+           maximum: Optional[int] = None) -> int:
+    """``value`` as an int (a whole float such as ``300.0`` counts), else ConfigError."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{key} must be an integer, got {_show(value)}")
+    _check_range(value, key, minimum, maximum)
+    return value
+
+
+def to_float(value: Any, key: str, minimum: Optional[float] = None,
+             maximum: Optional[float] = None) -> float:
+    """``value`` as a finite float, else ConfigError."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) \
+            or not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {_show(value)}")
+    _check_range(value, key, minimum, maximum)
+    return float(value)
+
+
+def _check_range(value, key, minimum, maximum) -> None:
+    if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        bounds = (f"between {minimum} and {maximum}" if minimum is not None and
+                  maximum is not None else f">= {minimum}" if minimum is not None
+                  else f"<= {maximum}")
+        raise ConfigError(f"{key} must be {bounds}, got {_show(value)}")
 
 
 class Fields:
@@ -32,6 +66,34 @@ class Fields:
             self._used.add(self._key(name))
         return self.msg.get(name, default)
 
+    def get_int(self, name: str, default: Any = None, minimum: Optional[int] = None,
+                maximum: Optional[int] = None) -> int:
+        """An integer field (``default`` when absent); other values raise ConfigError."""
+        return to_int(self.get(name, default), self._key(name), minimum, maximum)
+
+    def get_float(self, name: str, default: Any = None, minimum: Optional[float] = None,
+                  maximum: Optional[float] = None) -> float:
+        """A finite number field (``default`` when absent); else ConfigError."""
+        return to_float(self.get(name, default), self._key(name), minimum, maximum)
+
+    def get_floats(self, name: str) -> List[float]:
+        """Every value of a repeated number field."""
+        return [to_float(v, self._key(name)) for v in self.get_all(name)]
+
+    def get_bool(self, name: str, default: bool) -> bool:
+        value = self.get(name, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self._key(name)} must be true or false, got {_show(value)}")
+        return value
+
+    def get_name(self, name: str, default: Any = None) -> Any:
+        """A string or enum-name field (``default`` when absent); else ConfigError."""
+        value = self.get(name, default)
+        if value is not default and not isinstance(value, str):
+            raise ConfigError(f"{self._key(name)} must be a name or quoted string, "
+                              f"got {_show(value)}")
+        return value
+
     def get_all(self, name: str) -> List[Any]:
         if self.msg.has(name):
             self._used.add(self._key(name))
@@ -40,7 +102,8 @@ class Fields:
     def sub(self, name: str) -> "Fields":
         value = self.msg.get(name)
         if value is not None and not isinstance(value, Message):
-            raise ConfigError(f"{self._key(name)} must be a message {{ ... }}, got {value!r}")
+            raise ConfigError(f"{self._key(name)} must be a message {{ ... }}, "
+                              f"got {_show(value)}")
         if isinstance(value, Message) and not value.fields:
             self._used.add(self._key(name))  # an empty message is a leaf
         return Fields(value, self._key(name), self._used)

@@ -197,11 +197,19 @@ def instances_in_boxes(class_map: np.ndarray, label_map: LabelMap,
         if not (cx1 > cx0 and cy1 > cy0):
             raise DataError(xml_path, f"{where} lies entirely outside the {w}x{h} image",
                             kind="bad_box")
+        # Boxes are stored as float32, so the mask region is taken from the float32
+        # box (else 5.00000001 -> 5.0 would leave mask column 5 outside it) and a box
+        # narrower than that precision (5.0000001 to 5.0000002) is zero-width.
+        box = np.array([cx0, cy0, cx1, cy1], np.float32)
+        fx0, fy0, fx1, fy1 = (float(v) for v in box)
+        if not (fx1 > fx0 and fy1 > fy0):
+            raise DataError(xml_path, f"{where} is narrower than float32 precision after "
+                            "clipping (zero area)", kind="bad_box")
         if (cx0, cy0, cx1, cy1) != (x0, y0, x1, y1):
             problems.append(Problem("box_clipped", str(xml_path),
                                     f"{where} clipped to the {w}x{h} image"))
-        r0, r1 = int(math.floor(cy0)), int(math.ceil(cy1))
-        c0, c1 = int(math.floor(cx0)), int(math.ceil(cx1))
+        r0, r1 = int(math.floor(fy0)), int(math.ceil(fy1))
+        c0, c1 = int(math.floor(fx0)), int(math.ceil(fx1))
         mask = np.zeros((h, w), bool)
         mask[r0:r1, c0:c1] = class_map[r0:r1, c0:c1] == k
         if not mask.any():
@@ -210,7 +218,7 @@ def instances_in_boxes(class_map: np.ndarray, label_map: LabelMap,
                                     "object dropped"))
             continue
         masks.append(mask)
-        boxes.append(np.array([cx0, cy0, cx1, cy1], np.float32))
+        boxes.append(box)
         ks.append(k)
     return _build(masks, boxes, ks, label_map, (h, w)), problems
 

@@ -18,11 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from google.protobuf import text_encoding
+
 from tfmask.atomic import atomic_write
 from tfmask.errors import ConfigError, DataError, PathLike
 from tfmask.textproto import Message, parse_text, read_text
 
 PixelValue = Tuple[int, ...]  # (gray,) or (r, g, b)
+MAX_ID = 2 ** 31 - 1  # the OD API's StringIntLabelMapItem.id is an int32
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,14 @@ class LabelMap:
             if not isinstance(c.id, int) or isinstance(c.id, bool) or c.id < 1:
                 raise DataError(self.path, f"item '{c.name}' has id {c.id!r}; ids must be "
                                 "integers >= 1 (0 is reserved for the background)",
+                                kind="label_map")
+            if c.id > MAX_ID:
+                raise DataError(self.path, f"item '{c.name}' has id {c.id}, above {MAX_ID}, "
+                                "the largest id a label map can hold", kind="label_map")
+            if c.pixel_value is not None and not _valid_pixel(c.pixel_value):
+                raise DataError(self.path, f"class '{c.name}' has pixel value "
+                                f"{c.pixel_value!r}; expected a gray level 1-255 or an RGB "
+                                "triple of 0-255 other than (0,0,0), the background",
                                 kind="label_map")
             if c.id in seen_ids:
                 raise DataError(self.path, f"id {c.id} is used twice ('{seen_ids[c.id]}' "
@@ -124,13 +135,23 @@ class LabelMap:
         """Plain-name label map text (OD API ``StringIntLabelMap`` format)."""
         lines = []
         for c in self.classes:
-            name = c.name.replace("\\", "\\\\").replace("'", "\\'")
+            # C escapes as protobuf writes them, so any name (quotes, newlines,
+            # control characters) reads back unchanged.
+            name = text_encoding.CEscape(c.name, as_utf8=True)
             lines.append(f"item {{\n  id: {c.id}\n  name: '{name}'\n}}\n")
         return "".join(lines)
 
     def write(self, path: PathLike) -> None:
         """Writes the plain-name label map atomically."""
         atomic_write(path, self.to_text())
+
+
+def _valid_pixel(value) -> bool:
+    """A gray level 1-255 or an RGB triple 0-255; 0 and (0,0,0) are the background."""
+    return (isinstance(value, tuple) and len(value) in (1, 3)
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
+                    for v in value)
+            and any(value))
 
 
 def _fmt(value: PixelValue) -> str:
@@ -189,7 +210,8 @@ def parse_label_map(text: str, path: Optional[PathLike] = None,
     for class_id, name, line in _items(parse_text(text, spath), spath):
         if pixel_suffix:
             suffix, plain = name[-3:], name[:-3]
-            if len(name) < 4 or not suffix.isdigit() or not plain:
+            # isascii(): str.isdigit() also accepts digits such as '²' that int() refuses.
+            if len(name) < 4 or not (suffix.isascii() and suffix.isdigit()) or not plain:
                 raise DataError(spath, f"line {line}: name '{name}' does not end in a "
                                 "three-digit mask pixel value (e.g. 'speaker076' = class "
                                 "speaker, pixel 76); rename it or give the values with "
@@ -197,6 +219,9 @@ def parse_label_map(text: str, path: Optional[PathLike] = None,
             if int(suffix) > 255:
                 raise DataError(spath, f"line {line}: pixel suffix {suffix} of '{name}' is "
                                 "above 255, the largest gray level", kind="label_map")
+            if int(suffix) == 0:
+                raise DataError(spath, f"line {line}: pixel suffix 000 of '{name}' is the "
+                                "background gray level; classes use 1-255", kind="label_map")
             classes.append(LabelClass(class_id, plain, (int(suffix),)))
         else:
             classes.append(LabelClass(class_id, name))
@@ -213,12 +238,16 @@ def parse_class_pixel(spec: str) -> Tuple[str, PixelValue]:
     name, sep, value = spec.partition("=")
     name = name.strip()
     parts = [p.strip() for p in value.split(",")]
-    if not sep or not name or len(parts) not in (1, 3) or not all(p.isdigit() for p in parts):
+    if not sep or not name or len(parts) not in (1, 3) \
+            or not all(p.isascii() and p.isdigit() for p in parts):
         raise ConfigError(f"--class-pixel '{spec}': expected NAME=GRAY (0-255) or "
                           "NAME=R,G,B, e.g. speaker=76 or cup=255,0,0")
     pixel = tuple(int(p) for p in parts)
     if max(pixel) > 255:
         raise ConfigError(f"--class-pixel '{spec}': values must be 0-255")
+    if max(pixel) == 0:
+        raise ConfigError(f"--class-pixel '{spec}': {_fmt(pixel)} is the background; "
+                          "give the class another value")
     return name, pixel
 
 

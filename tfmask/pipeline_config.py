@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from tfmask.config_fields import Fields, is_used, leaf_paths
+from tfmask.config_fields import Fields, is_used, leaf_paths, to_float, to_int
 from tfmask.errors import ConfigError, DataError, PathLike
 from tfmask.label_map import LabelMap, read_label_map
 from tfmask.pipeline_train import (AUGMENTATIONS, TRAINABLE_GROUPS, augmentations,  # noqa: F401
@@ -52,6 +52,7 @@ FEATURE_EXTRACTORS: Dict[str, Tuple[str, Dict[str, Any], bool]] = {
 FINE_TUNE_TYPES = {"classification": "backbone", "detection": "all", "full": "all"}
 METRICS_SETS = ("coco_detection_metrics", "coco_mask_metrics")
 PLACEHOLDER = "PATH_TO_BE_CONFIGURED"
+MAX_LEVEL = 10  # FPN levels 1..10: strides up to 1024 px
 _OD_API_BASE_ANCHOR = 256.0  # grid_anchor_generator's default base_anchor_size
 
 
@@ -105,7 +106,7 @@ def _l2_weights(msg: Message, used: set, prefix: str = "") -> List[float]:
         if not isinstance(value, Message):
             continue
         if name == "l2_regularizer":
-            out.append(float(value.get("weight", 0.0)))
+            out.append(to_float(value.get("weight", 0.0), f"{key}.weight", minimum=0.0))
             used.add(key)
         else:
             out.extend(_l2_weights(value, used, key))
@@ -115,13 +116,17 @@ def _l2_weights(msg: Message, used: set, prefix: str = "") -> List[float]:
 def _anchors(frcnn: Fields, min_level: int, notes: List[str]) -> dict:
     kind, f = frcnn.sub("first_stage_anchor_generator").oneof()
     if kind == "multiscale_anchor_generator":
-        return {"anchor_size": f.get("anchor_scale", 4.0),
-                "num_scales": int(f.get("scales_per_octave", 2)),
-                "aspect_ratios": f.get_all("aspect_ratios") or [0.5, 1.0, 2.0]}
+        return {"anchor_size": f.get_float("anchor_scale", 4.0),
+                "num_scales": f.get_int("scales_per_octave", 2, minimum=1),
+                "aspect_ratios": f.get_floats("aspect_ratios") or [0.5, 1.0, 2.0]}
     if kind == "grid_anchor_generator":
-        scales = f.get_all("scales") or [0.25, 0.5, 1.0, 2.0]
+        scales = f.get_floats("scales") or [0.25, 0.5, 1.0, 2.0]
         base = f.get("base_anchor_size", None)
-        base_px = float(base.get("height", _OD_API_BASE_ANCHOR)) if base is not None \
+        if base is not None and not isinstance(base, Message):
+            raise ConfigError(f"{f.path}.base_anchor_size must be a message {{ ... }}, "
+                              f"got {base!r}")
+        base_px = to_float(base.get("height", _OD_API_BASE_ANCHOR),
+                           f"{f.path}.base_anchor_size.height") if base is not None \
             else _OD_API_BASE_ANCHOR
         f.get("height_stride")
         f.get("width_stride")
@@ -130,7 +135,7 @@ def _anchors(frcnn: Fields, min_level: int, notes: List[str]) -> dict:
         notes.append(f"grid anchors {[s * base_px for s in scales]} px -> one FPN anchor size "
                      f"per level starting at {smallest:g} px (anchor_size {anchor_size:g})")
         return {"anchor_size": anchor_size, "num_scales": 1,
-                "aspect_ratios": f.get_all("aspect_ratios") or [0.5, 1.0, 2.0]}
+                "aspect_ratios": f.get_floats("aspect_ratios") or [0.5, 1.0, 2.0]}
     if kind is None:
         return {}
     raise ConfigError(f"unsupported anchor generator '{kind}'; valid: grid_anchor_generator, "
@@ -180,7 +185,7 @@ def _translate(config_path: Path, strict: bool) -> Translation:
 
     # --- classes and label map
     num_classes = frcnn.get("num_classes")
-    if not isinstance(num_classes, int) or num_classes < 1:
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
         raise ConfigError(f"{config_path}: model.faster_rcnn.num_classes must be a positive "
                           "integer")
     lm_path = _resolve(base, train_in.get("label_map_path"),
@@ -196,7 +201,7 @@ def _translate(config_path: Path, strict: bool) -> Translation:
 
     # --- backbone, levels, image size
     fe = frcnn.sub("feature_extractor")
-    fe_type = fe.get("type")
+    fe_type = fe.get_name("type")
     if fe_type not in FEATURE_EXTRACTORS:
         raise ConfigError(f"{config_path}: feature_extractor.type '{fe_type}' is not "
                           f"supported; valid: {', '.join(sorted(FEATURE_EXTRACTORS))}")
@@ -207,18 +212,21 @@ def _translate(config_path: Path, strict: bool) -> Translation:
     for src in ([anchor_gen] if anchor_kind == "multiscale_anchor_generator" else []) + [fpn]:
         for name in ("min_level", "max_level"):
             if src.has(name):
-                value = int(src.get(name))
+                value = src.get_int(name, minimum=1, maximum=MAX_LEVEL)
                 if levels.setdefault(name, value) != value:
                     raise ConfigError(f"{config_path}: {name} is {levels[name]} in the anchor "
                                       f"generator but {value} in feature_extractor.fpn")
     min_level = levels.get("min_level", 3 if narrow else 2)
     max_level = levels.get("max_level", 5 if narrow else 6)
-    fpn_filters = int(fpn.get("additional_layer_depth", 64 if narrow else 256))
+    if min_level > max_level:
+        raise ConfigError(f"{config_path}: min_level {min_level} is above max_level {max_level}")
+    fpn_filters = fpn.get_int("additional_layer_depth", 64 if narrow else 256, minimum=1)
     resizer_kind, resizer = frcnn.sub("image_resizer").oneof()
     if resizer_kind == "fixed_shape_resizer":
-        size_hw = (int(resizer.get("height", 600)), int(resizer.get("width", 1024)))
+        size_hw = (resizer.get_int("height", 600, minimum=1),
+                   resizer.get_int("width", 1024, minimum=1))
     elif resizer_kind == "keep_aspect_ratio_resizer":
-        side = int(resizer.get("max_dimension", 1024))
+        side = resizer.get_int("max_dimension", 1024, minimum=1)
         size_hw = (side, side)
         resizer.expect("pad_to_max_dimension", True)
         min_dim = resizer.get("min_dimension")
@@ -238,8 +246,8 @@ def _translate(config_path: Path, strict: bool) -> Translation:
     box_pred = frcnn.sub("second_stage_box_predictor").sub("mask_rcnn_box_predictor")
     box_pred.expect("predict_instance_masks", True)
     box_pred.expect("use_dropout", False)
-    mask_h = int(box_pred.get("mask_height", 28))
-    mask_w = int(box_pred.get("mask_width", mask_h))
+    mask_h = box_pred.get_int("mask_height", 28, minimum=1)
+    mask_w = box_pred.get_int("mask_width", mask_h, minimum=1)
     if mask_h != mask_w:
         raise ConfigError(f"{config_path}: mask_height and mask_width must be equal "
                           f"(got {mask_h} and {mask_w})")
@@ -247,15 +255,18 @@ def _translate(config_path: Path, strict: bool) -> Translation:
     if mask_crop * 2 != mask_h:
         notes.append(f"mask_height {mask_h} -> predicted masks of {mask_crop * 2} px "
                      "(Model Garden upsamples an even ROI crop by 2)")
-    mask_convs = int(box_pred.get("mask_prediction_num_conv_layers", 2 if narrow else 4))
-    mask_depth = int(box_pred.get("mask_prediction_conv_depth", 0)) or (64 if narrow else 256)
-    crop = int(frcnn.get("initial_crop_size", 14)) // int(frcnn.get("maxpool_stride", 2))
+    mask_convs = box_pred.get_int("mask_prediction_num_conv_layers", 2 if narrow else 4,
+                                  minimum=0)
+    mask_depth = box_pred.get_int("mask_prediction_conv_depth", 0, minimum=0) or \
+        (64 if narrow else 256)
+    crop = frcnn.get_int("initial_crop_size", 14, minimum=1) // \
+        frcnn.get_int("maxpool_stride", 2, minimum=1)
     frcnn.get("maxpool_kernel_size")
     nms_kind, nms = frcnn.sub("second_stage_post_processing").oneof()
     frcnn.sub("second_stage_post_processing").expect("score_converter", "SOFTMAX")
-    max_total = int(nms.get("max_total_detections", 100))
-    per_class = int(nms.get("max_detections_per_class", 100))
-    proposals = int(frcnn.get("first_stage_max_proposals", 64 if narrow else 300))
+    max_total = nms.get_int("max_total_detections", 100, minimum=1)
+    per_class = nms.get_int("max_detections_per_class", 100, minimum=1)
+    proposals = frcnn.get_int("first_stage_max_proposals", 64 if narrow else 300, minimum=1)
     model = {
         "num_classes": num_classes + 1,
         "input_size": [size_hw[0], size_hw[1], 3],
@@ -269,16 +280,17 @@ def _translate(config_path: Path, strict: bool) -> Translation:
         "roi_generator": {
             "num_proposals": proposals, "test_num_proposals": proposals,
             "pre_nms_top_k": max(4 * proposals, 256), "test_pre_nms_top_k": max(4 * proposals, 256),
-            "nms_iou_threshold": float(frcnn.get("first_stage_nms_iou_threshold", 0.7)),
-            "test_nms_iou_threshold": float(frcnn.get("first_stage_nms_iou_threshold", 0.7)),
-            "pre_nms_score_threshold": float(frcnn.get("first_stage_nms_score_threshold", 0.0)),
+            "nms_iou_threshold": frcnn.get_float("first_stage_nms_iou_threshold", 0.7),
+            "test_nms_iou_threshold": frcnn.get_float("first_stage_nms_iou_threshold", 0.7),
+            "pre_nms_score_threshold": frcnn.get_float("first_stage_nms_score_threshold", 0.0),
             "test_pre_nms_score_threshold":
-                float(frcnn.get("first_stage_nms_score_threshold", 0.0))},
-        "roi_sampler": {"num_sampled_rois": int(frcnn.get("second_stage_batch_size", 64))},
+                frcnn.get_float("first_stage_nms_score_threshold", 0.0)},
+        "roi_sampler": {"num_sampled_rois": frcnn.get_int("second_stage_batch_size", 64,
+                                                          minimum=1)},
         "roi_aligner": {"crop_size": crop},
         "detection_generator": {
-            "pre_nms_score_threshold": float(nms.get("score_threshold", 0.0)),
-            "nms_iou_threshold": float(nms.get("iou_threshold", 0.6)),
+            "pre_nms_score_threshold": nms.get_float("score_threshold", 0.0),
+            "nms_iou_threshold": nms.get_float("iou_threshold", 0.6),
             "max_num_detections": max_total, "pre_nms_top_k": max(per_class, max_total)},
         "mask_head": {"num_convs": mask_convs, "num_filters": mask_depth},
         "mask_roi_aligner": {"crop_size": mask_crop},
@@ -289,20 +301,21 @@ def _translate(config_path: Path, strict: bool) -> Translation:
         raise ConfigError(f"{config_path}: second_stage_post_processing must use "
                           "batch_non_max_suppression")
     losses = {
-        "rpn_box_weight": float(frcnn.get("first_stage_localization_loss_weight", 1.0)),
-        "rpn_score_weight": float(frcnn.get("first_stage_objectness_loss_weight", 1.0)),
-        "frcnn_box_weight": float(frcnn.get("second_stage_localization_loss_weight", 1.0)),
-        "frcnn_class_weight": float(frcnn.get("second_stage_classification_loss_weight", 1.0)),
-        "mask_weight": float(frcnn.get("second_stage_mask_prediction_loss_weight", 1.0)),
+        "rpn_box_weight": frcnn.get_float("first_stage_localization_loss_weight", 1.0),
+        "rpn_score_weight": frcnn.get_float("first_stage_objectness_loss_weight", 1.0),
+        "frcnn_box_weight": frcnn.get_float("second_stage_localization_loss_weight", 1.0),
+        "frcnn_class_weight": frcnn.get_float("second_stage_classification_loss_weight", 1.0),
+        "mask_weight": frcnn.get_float("second_stage_mask_prediction_loss_weight", 1.0),
         "l2_weight_decay": max(_l2_weights(msg.get("model"), used, "model") or [0.0]),
     }
 
     # --- training schedule, data, augmentation
-    num_steps = int(train.get("num_steps", 0)) or 200000
-    batch_size = int(train.get("batch_size", 1))
-    max_instances = max(int(train_in.get("max_number_of_boxes", 100)), max_total)
+    num_steps = train.get_int("num_steps", 0, minimum=0) or 200000
+    batch_size = train.get_int("batch_size", 1, minimum=1)
+    max_instances = max(train_in.get_int("max_number_of_boxes", 100, minimum=1), max_total)
     parser = {"max_num_instances": max_instances,
-              "rpn_batch_size_per_im": int(frcnn.get("first_stage_minibatch_size", 256)),
+              "rpn_batch_size_per_im": frcnn.get_int("first_stage_minibatch_size", 256,
+                                                     minimum=1),
               **augmentations(train)}
     for reader in (train_in, eval_in):
         reader.expect("load_instance_masks", True)
@@ -319,7 +332,7 @@ def _translate(config_path: Path, strict: bool) -> Translation:
                           f"valid: {', '.join(METRICS_SETS)}")
     eval_cfg.expect("eval_instance_masks", True)
     eval_cfg.expect("use_moving_averages", False)
-    eval_batch = int(eval_cfg.get("batch_size", 1))
+    eval_batch = eval_cfg.get_int("batch_size", 1, minimum=1)
 
     task: Dict[str, Any] = {
         # The base experiment points init_checkpoint at a cloud bucket; tfmask
@@ -338,7 +351,7 @@ def _translate(config_path: Path, strict: bool) -> Translation:
     }
     ckpt = train.get("fine_tune_checkpoint")
     if ckpt:
-        ckpt_type = train.get("fine_tune_checkpoint_type", "detection")
+        ckpt_type = train.get_name("fine_tune_checkpoint_type", "detection")
         if ckpt_type not in FINE_TUNE_TYPES:
             raise ConfigError(f"fine_tune_checkpoint_type '{ckpt_type}' is not supported; "
                               f"valid: {', '.join(FINE_TUNE_TYPES)}")

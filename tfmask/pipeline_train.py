@@ -21,11 +21,12 @@ def learning_rate(lr: Fields, num_steps: int) -> Tuple[dict, Optional[dict]]:
     """(Model Garden learning_rate, warmup) config dicts from an OD API learning_rate."""
     kind, f = lr.oneof()
     if kind == "constant_learning_rate":
-        return {"type": "constant", "constant": {"learning_rate": f.get("learning_rate", 0.002)}}, None
+        return {"type": "constant",
+                "constant": {"learning_rate": f.get_float("learning_rate", 0.002)}}, None
     if kind == "cosine_decay_learning_rate":
-        base = f.get("learning_rate_base", 0.002)
-        total = int(f.get("total_steps", num_steps))
-        warmup_steps = int(f.get("warmup_steps", 0))
+        base = f.get_float("learning_rate_base", 0.002)
+        total = f.get_int("total_steps", num_steps)
+        warmup_steps = f.get_int("warmup_steps", 0, minimum=0)
         f.expect("hold_base_rate_steps", 0)
         sched = {"type": "cosine", "cosine": {"initial_learning_rate": base,
                                               "decay_steps": max(total, 1)}}
@@ -33,14 +34,14 @@ def learning_rate(lr: Fields, num_steps: int) -> Tuple[dict, Optional[dict]]:
         if warmup_steps:
             warm = {"type": "linear", "linear": {
                 "warmup_steps": warmup_steps,
-                "warmup_learning_rate": f.get("warmup_learning_rate", 0.0)}}
+                "warmup_learning_rate": f.get_float("warmup_learning_rate", 0.0)}}
         return sched, warm
     if kind == "manual_step_learning_rate":
-        initial = f.get("initial_learning_rate", 0.002)
+        initial = f.get_float("initial_learning_rate", 0.002)
         steps, values = [], [initial]
         for item in f.subs("schedule"):
-            steps.append(int(item.get("step")))
-            values.append(item.get("learning_rate"))
+            steps.append(item.get_int("step"))
+            values.append(item.get_float("learning_rate"))
         if steps != sorted(steps):
             raise ConfigError("manual_step_learning_rate.schedule steps must increase")
         warm = None
@@ -52,15 +53,16 @@ def learning_rate(lr: Fields, num_steps: int) -> Tuple[dict, Optional[dict]]:
         return {"type": "stepwise", "stepwise": {"boundaries": steps, "values": values}}, warm
     if kind == "exponential_decay_learning_rate":
         sched = {"type": "exponential", "exponential": {
-            "initial_learning_rate": f.get("initial_learning_rate", 0.002),
-            "decay_steps": int(f.get("decay_steps", 4000000)),
-            "decay_rate": f.get("decay_factor", 0.95),
-            "staircase": bool(f.get("staircase", True))}}
+            "initial_learning_rate": f.get_float("initial_learning_rate", 0.002),
+            "decay_steps": f.get_int("decay_steps", 4000000, minimum=1),
+            "decay_rate": f.get_float("decay_factor", 0.95),
+            "staircase": f.get_bool("staircase", True)}}
         warm = None
-        if f.get("burnin_steps", 0):
+        burnin_steps = f.get_int("burnin_steps", 0, minimum=0)
+        if burnin_steps:
             warm = {"type": "linear", "linear": {
-                "warmup_steps": int(f.get("burnin_steps")),
-                "warmup_learning_rate": f.get("burnin_learning_rate", 0.0)}}
+                "warmup_steps": burnin_steps,
+                "warmup_learning_rate": f.get_float("burnin_learning_rate", 0.0)}}
         f.expect("min_learning_rate", 0.0)
         return sched, warm
     raise ConfigError(f"unsupported learning rate '{kind}'; valid: constant_learning_rate, "
@@ -72,11 +74,12 @@ def optimizer(train: Fields, num_steps: int) -> dict:
     opt = train.sub("optimizer")
     opt.expect("use_moving_average", False)
     kind, f = opt.oneof()
-    clip = train.get("gradient_clipping_by_norm")
+    clip = train.get_float("gradient_clipping_by_norm", 0.0, minimum=0.0)
     if kind == "momentum_optimizer":
-        opt_cfg = {"type": "sgd", "sgd": {"momentum": f.get("momentum_optimizer_value", 0.9)}}
+        opt_cfg = {"type": "sgd",
+                   "sgd": {"momentum": f.get_float("momentum_optimizer_value", 0.9)}}
     elif kind == "adam_optimizer":
-        opt_cfg = {"type": "adam", "adam": {"epsilon": f.get("epsilon", 1e-8)}}
+        opt_cfg = {"type": "adam", "adam": {"epsilon": f.get_float("epsilon", 1e-8)}}
     elif kind is None:
         raise ConfigError("train_config.optimizer is missing; use momentum_optimizer or "
                           "adam_optimizer")
@@ -135,7 +138,7 @@ AUGMENTATIONS = ("random_horizontal_flip", "random_vertical_flip", "random_image
 
 
 def _probability(opts: Fields, name: str, default: float = 0.5) -> float:
-    value = float(opts.get("probability", default))
+    value = opts.get_float("probability", default)
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{name}.probability must be in [0, 1], got {value}")
     return value
@@ -157,23 +160,23 @@ def augmentations(train: Fields) -> Dict[str, Any]:
                    else "aug_rand_vflip"] = True
             opts.expect("probability", 0.5)
         elif name == "random_image_scale":
-            parser["aug_scale_min"] = float(opts.get("min_scale_ratio", 0.5))
-            parser["aug_scale_max"] = float(opts.get("max_scale_ratio", 2.0))
+            parser["aug_scale_min"] = opts.get_float("min_scale_ratio", 0.5)
+            parser["aug_scale_max"] = opts.get_float("max_scale_ratio", 2.0)
         elif name == "random_rotation90":
             aug["rotation90_probability"] = _probability(opts, name)
         elif name == "random_rotation":
-            aug["rotation_max_degrees"] = float(opts.get("max_degrees", 15.0))
+            aug["rotation_max_degrees"] = opts.get_float("max_degrees", 15.0)
             aug["rotation_probability"] = _probability(opts, name)
         elif name == "random_adjust_brightness":
-            aug["brightness_max_delta"] = float(opts.get("max_delta", 0.2))
+            aug["brightness_max_delta"] = opts.get_float("max_delta", 0.2)
         elif name in ("random_adjust_contrast", "random_adjust_saturation"):
             key = "contrast" if name == "random_adjust_contrast" else "saturation"
-            aug[f"{key}_min"] = float(opts.get("min_delta", 0.8))
-            aug[f"{key}_max"] = float(opts.get("max_delta", 1.25))
+            aug[f"{key}_min"] = opts.get_float("min_delta", 0.8)
+            aug[f"{key}_max"] = opts.get_float("max_delta", 1.25)
         elif name == "random_adjust_hue":
-            aug["hue_max_delta"] = float(opts.get("max_delta", 0.02))
+            aug["hue_max_delta"] = opts.get_float("max_delta", 0.02)
         elif name == "random_distort_color":
-            aug["distort_color_ordering"] = int(opts.get("color_ordering", 0))
+            aug["distort_color_ordering"] = opts.get_int("color_ordering", 0)
         else:
             raise ConfigError(f"unknown augmentation '{name}'; valid: {', '.join(AUGMENTATIONS)}")
     if aug:

@@ -103,7 +103,15 @@ def _parse_scalar(tok: text_format.Tokenizer) -> Any:
     return Identifier(tok.ConsumeIdentifier())
 
 
-def _parse_message(tok: text_format.Tokenizer, end: Optional[str], line: int) -> Message:
+# Deeper nesting than any real config; without a limit a hostile file would end
+# in RecursionError instead of a syntax error naming the line.
+MAX_DEPTH = 100
+
+
+def _parse_message(tok: text_format.Tokenizer, end: Optional[str], line: int,
+                   depth: int = 0) -> Message:
+    if depth > MAX_DEPTH:
+        raise tok.ParseError(f"messages nested more than {MAX_DEPTH} levels deep")
     msg = Message(line=line)
     while True:
         if end is None and tok.AtEnd():
@@ -118,7 +126,7 @@ def _parse_message(tok: text_format.Tokenizer, end: Optional[str], line: int) ->
         if tok.LookingAt("{") or tok.LookingAt("<"):
             close = "}" if tok.token == "{" else ">"
             tok.NextToken()
-            msg.add(name, _parse_message(tok, close, field_line), field_line)
+            msg.add(name, _parse_message(tok, close, field_line, depth + 1), field_line)
         elif not has_colon:
             raise tok.ParseError(f"expected ':' or '{{' after field '{name}'")
         elif tok.TryConsume("["):
@@ -127,7 +135,8 @@ def _parse_message(tok: text_format.Tokenizer, end: Optional[str], line: int) ->
                     if tok.LookingAt("{") or tok.LookingAt("<"):
                         close = "}" if tok.token == "{" else ">"
                         tok.NextToken()
-                        msg.add(name, _parse_message(tok, close, field_line), field_line)
+                        msg.add(name, _parse_message(tok, close, field_line, depth + 1),
+                                field_line)
                     else:
                         msg.add(name, _parse_scalar(tok), field_line)
                     if tok.TryConsume("]"):
@@ -150,7 +159,10 @@ def parse_text(text: str, path: Optional[PathLike] = None) -> Message:
     Raises:
       DataError: (kind ``syntax``) naming the file, line and column.
     """
-    tok = text_format.Tokenizer(text.splitlines())
+    # Lines split on "\n" only, as protobuf's text_format.Parse does: splitlines()
+    # would also split inside strings at \x0b, \x1c, \x85, \u2028, ... and shift
+    # the line numbers of errors away from what editors show.
+    tok = text_format.Tokenizer(text.split("\n"))
     try:
         return _parse_message(tok, None, 0)
     except text_format.ParseError as exc:
@@ -172,6 +184,8 @@ def read_text(path: PathLike) -> str:
                         kind="syntax") from None
     except OSError as exc:
         raise DataError(path, f"cannot read: {exc.strerror}", kind="unreadable") from None
+    except ValueError as exc:  # e.g. a NUL character in a path taken from a config
+        raise DataError(path, f"cannot read: {exc}", kind="unreadable") from None
 
 
 def read_text_file(path: PathLike) -> Message:

@@ -11,6 +11,7 @@ validation against the image happen in :mod:`tfmask.instances`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
@@ -46,7 +47,8 @@ class VocAnnotation:
 
     Attributes:
       path: the file.
-      size_hw: ``<size>`` (height, width), or None when absent or zero.
+      size_hw: ``<size>`` (height, width) in whole pixels (fractions truncated), or
+        None when absent or below one pixel.
       objects: every ``<object>``, in file order.
     """
 
@@ -62,10 +64,15 @@ def _number(path, elem, tag: str) -> float:
         raise DataError(path, f"line {elem.sourceline}: <{elem.tag}> has no <{tag}>",
                         kind="bad_xml")
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise DataError(path, f"line {child.sourceline}: <{tag}> is '{text}', not a number",
                         kind="bad_xml") from None
+    # float() also reads 'nan', 'inf' and overflows like '1e999' to inf.
+    if not math.isfinite(value):
+        raise DataError(path, f"line {child.sourceline}: <{tag}> is '{text}', not a finite "
+                        "number", kind="bad_xml")
+    return value
 
 
 def read_voc_xml(path: PathLike) -> VocAnnotation:
@@ -106,7 +113,7 @@ def read_voc_xml(path: PathLike) -> VocAnnotation:
     size_elem = root.find("size")
     if size_elem is not None and size_elem.find("width") is not None:
         w, h = _number(path, size_elem, "width"), _number(path, size_elem, "height")
-        if w > 0 and h > 0:
+        if w >= 1 and h >= 1:  # a fraction below one pixel counts as zero
             size_hw = (int(h), int(w))
     objects = []
     for obj in root.iter("object"):
