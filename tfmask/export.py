@@ -17,6 +17,7 @@ The signature contract and the in-graph computation are in :mod:`tfmask.serving`
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import tempfile
@@ -52,6 +53,7 @@ class ExportResult:
         label_map: where things are (``checkpoint_path`` is the ``ckpt-0`` prefix).
       source_checkpoint: the checkpoint that was exported.
       input_type: one of ``INPUT_TYPES``.
+      min_score: detections scoring below it are dropped by the SavedModel.
       inputs / outputs: signature tensor name -> ``"dtype [shape]"``.
       max_abs_diff: per output, largest |reloaded - in memory| on the check image.
       seconds: the whole export; reload_seconds: ``tf.saved_model.load`` alone.
@@ -64,6 +66,7 @@ class ExportResult:
     label_map: str
     source_checkpoint: str
     input_type: str
+    min_score: float = 0.0
     inputs: Dict[str, str] = field(default_factory=dict)
     outputs: Dict[str, str] = field(default_factory=dict)
     max_abs_diff: Dict[str, float] = field(default_factory=dict)
@@ -122,8 +125,11 @@ def _compare(expected: Dict[str, tf.Tensor], got: Dict[str, tf.Tensor]) -> Dict[
 
 
 def verify_export(saved_model_dir: PathLike, model, prep: Preprocessing, input_type: str,
-                  full_image_masks: bool) -> Tuple[Dict[str, float], float]:
+                  full_image_masks: bool, min_score: float = 0.0
+                  ) -> Tuple[Dict[str, float], float]:
     """Reloads the SavedModel and compares it with ``model`` on one image.
+
+    ``input_type``, ``full_image_masks`` and ``min_score`` are the export's.
 
     Returns:
       (max abs difference per output, seconds ``tf.saved_model.load`` took).
@@ -132,7 +138,8 @@ def verify_export(saved_model_dir: PathLike, model, prep: Preprocessing, input_t
       ExportVerificationError: an output is missing or differs (named).
     """
     image = verification_image()
-    expected = detect(model, prep, tf.constant(image[None]), "image_tensor", full_image_masks)
+    expected = detect(model, prep, tf.constant(image[None]), "image_tensor", full_image_masks,
+                      min_score)
     start = time.perf_counter()
     loaded = tf.saved_model.load(str(saved_model_dir))
     reload_s = time.perf_counter() - start
@@ -229,20 +236,27 @@ def _check_output_dir(out: Path) -> None:
 
 def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLike,
                  output_directory: PathLike, input_type: str = "image_tensor",
-                 full_image_masks: bool = False,
+                 full_image_masks: bool = False, min_score: float = 0.0,
                  say: Callable[[str], None] = lambda s: None) -> ExportResult:
     """Exports the newest checkpoint of ``trained_checkpoint_dir`` (see module docstring).
+
+    ``min_score`` > 0 drops detections scoring below it from the outputs (and
+    spares the mask head their boxes); 0.0 keeps what the pipeline.config's
+    second-stage post-processing keeps.
 
     Raises:
       DataError: no checkpoint, or one that does not match the pipeline.config's model;
         errors of the pipeline.config or its label map.
-      ConfigError: unknown input type, or an output folder that is not an export.
+      ConfigError: unknown input type, a NaN ``min_score``, or an output folder that
+        is not an export.
       ExportVerificationError: the reloaded SavedModel disagrees with the model.
     """
     from tfmask.pipeline_config import translate
 
     start = time.perf_counter()
     input_spec(input_type)  # fails early on an unknown type
+    if math.isnan(min_score):  # would silently drop every detection
+        raise ConfigError("--min_score must be a number, got nan")
     out = Path(os.path.abspath(output_directory))  # a real name even for "."
     _check_output_dir(out)
     translation = translate(pipeline_config_path)
@@ -256,7 +270,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
     say(f"restoring {checkpoint}")
     model = restore_model(params, checkpoint)
     prep = Preprocessing.from_model_config(params.task.model)
-    module = DetectionServing(model, prep, input_type, full_image_masks)
+    module = DetectionServing(model, prep, input_type, full_image_masks, min_score)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
@@ -277,7 +291,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         translation.label_map.write(tmp / "label_map.pbtxt")
         say("checking the reloaded SavedModel against the model")
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
-                                        full_image_masks)
+                                        full_image_masks, min_score)
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -288,6 +302,6 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         output_directory=str(out), saved_model_dir=str(out / "saved_model"),
         checkpoint_path=str(out / "checkpoint" / "ckpt-0"),
         pipeline_config=str(out / "pipeline.config"), label_map=str(out / "label_map.pbtxt"),
-        source_checkpoint=checkpoint, input_type=input_type,
+        source_checkpoint=checkpoint, input_type=input_type, min_score=float(min_score),
         inputs={INPUT_NAME: _describe(input_spec(input_type))}, outputs=outputs,
         max_abs_diff=diffs, seconds=time.perf_counter() - start, reload_seconds=reload_s)

@@ -14,7 +14,8 @@ Input ``input_tensor``, by ``input_type``:
   format (only ``image/encoded`` is read).
 
 Decoded images are not EXIF-rotated (TF's decoders ignore EXIF). Outputs, N =
-the model's ``max_num_detections``, entries past ``num_detections`` are padding:
+the model's ``max_num_detections``, entries past ``num_detections`` are padding
+(zeros):
 
 * ``detection_boxes`` float32 [B, N, 4]: ``[ymin, xmin, ymax, xmax]`` normalized
   by the *input* image's height/width, clipped to [0, 1];
@@ -29,8 +30,13 @@ the model's ``max_num_detections``, entries past ``num_detections`` are padding:
 
 Preprocessing is Model Garden's eval parser (normalize, resize keeping the
 aspect ratio, pad to a multiple of ``2**max_level``), in the graph.
-Preprocessing is Model Garden's eval parser (normalize, resize keeping the
-aspect ratio, pad to a multiple of ``2**max_level``), in the graph.
+
+The mask head runs only on the surviving detections: Model Garden's
+``model.call`` runs it on all ``max_num_detections`` boxes, padding included
+(on CPU, 100 boxes of the ResNet-50-FPN head cost about as much as the rest of
+the model; see :func:`run_model`). ``min_score`` (an export
+option) drops detections scoring below it; they become padding, so
+``num_detections`` shrinks and the survivors stay first, best first.
 """
 
 from __future__ import annotations
@@ -192,9 +198,16 @@ def paste_masks(masks: tf.Tensor, boxes_yxyx_px: tf.Tensor, size_hw) -> tf.Tenso
     return resample_masks(masks, boxes, canvas, (h, w))
 
 
-def _postprocess(out: Dict[str, tf.Tensor], info: tf.Tensor,
-                 full_image_masks: bool) -> Dict[str, tf.Tensor]:
-    """Model Garden outputs (model frame) -> the signature's outputs (input frame)."""
+def map_outputs(out: Dict[str, tf.Tensor], info: tf.Tensor,
+                full_image_masks: bool = False) -> Dict[str, tf.Tensor]:
+    """Model Garden outputs (model frame) -> the signature's outputs (input frame).
+
+    ``out`` holds ``detection_boxes`` [B, N, 4] (model-frame pixels, as
+    ``model.call`` and a raw Model Garden ``DetectionModule`` export return
+    them), ``detection_scores``, ``detection_classes``, ``num_detections`` and
+    box-relative ``detection_masks`` [B, N, m, m]; ``info`` is the [B, 4, 2]
+    ``image_info`` (see :meth:`Preprocessing.image`).
+    """
     boxes = out["detection_boxes"]  # [B, N, 4] pixels in the model frame
     scale = tf.tile(info[:, None, 2, :], [1, 1, 2])
     offset = tf.tile(info[:, None, 3, :], [1, 1, 2])
@@ -226,12 +239,88 @@ def _postprocess(out: Dict[str, tf.Tensor], info: tf.Tensor,
     return result
 
 
+def _survivor_order(out: Dict[str, tf.Tensor], min_score: float):
+    """([B, N] indices putting survivors first in their order, [B] int32 survivor count).
+
+    A detection survives when it is one of the ``num_detections`` and scores
+    at least ``min_score``.
+    """
+    scores = out["detection_scores"]
+    n = tf.shape(scores)[1]
+    valid = tf.range(n)[None, :] < tf.cast(out["num_detections"], tf.int32)[:, None]
+    valid &= scores >= min_score
+    # A stable sort on "not valid" moves survivors to the front, keeping their order.
+    order = tf.argsort(tf.cast(~valid, tf.int32), axis=1, stable=True)
+    return order, tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)
+
+
+def _mask_probs(model, features, rois: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
+    """Model Garden's inference mask branch (ROI align, mask head, class selection,
+    sigmoid) on [B, K, 4] model-frame ``rois``; K may be dynamic (and 0).
+
+    The mask head reads the number of ROIs from the static shape, so the K
+    ROIs of each image go in as a batch of B*K single-ROI images.
+    """
+    roi_features = model.mask_roi_aligner(features, rois)  # [B, K, c, c, C]
+    crop_h, crop_w, channels = roi_features.shape[2:]
+    logits = model.mask_head([tf.reshape(roi_features, [-1, 1, crop_h, crop_w, channels]),
+                              tf.reshape(classes, [-1, 1])])  # [B*K, 1, m, m]
+    m_hw = tf.shape(logits)[2:]
+    return tf.reshape(tf.sigmoid(logits), tf.concat([tf.shape(rois)[:2], m_hw], axis=0))
+
+
+def run_model(model, images: tf.Tensor, image_shape: tf.Tensor,
+              anchors: Dict[str, tf.Tensor], min_score: float = 0.0) -> Dict[str, tf.Tensor]:
+    """Model Garden's inference ``model.call`` with the mask head on survivors only.
+
+    Runs the backbone, RPN, box head and detection generator (Model Garden's
+    ``_call_box_outputs``), keeps the detections among ``num_detections`` that
+    score at least ``min_score`` (K_b for image b), and runs the mask branch on
+    K = max_b K_b boxes per image, not on all N. Survivor masks equal
+    ``model.call``'s (same ROI align and head, per ROI); entries past an
+    image's K_b are zeros, as are its boxes, scores and classes there.
+
+    Returns:
+      ``detection_boxes`` [B, N, 4] (model-frame pixels, ``[ymin, xmin, ymax, xmax]``),
+      ``detection_scores`` [B, N], ``detection_classes`` [B, N] int,
+      ``num_detections`` [B] int32 (the K_b), ``detection_masks`` [B, N, m, m]
+      box-relative mask probabilities.
+    """
+    out, _ = model._call_box_outputs(  # pylint: disable=protected-access
+        images=images, image_shape=image_shape, anchor_boxes=anchors, training=False)
+    n = out["detection_scores"].shape[1]  # static max_num_detections
+    order, count = _survivor_order(out, min_score)
+    keep = tf.range(n)[None, :] < count[:, None]  # [B, N] after reordering
+
+    def reorder(value):
+        value = tf.gather(value, order, batch_dims=1)
+        mask = tf.reshape(keep, tf.concat([tf.shape(keep), tf.ones_like(tf.shape(value)[2:])],
+                                          axis=0))
+        return tf.where(mask, value, tf.zeros_like(value))
+
+    result = {key: reorder(out[key])
+              for key in ("detection_boxes", "detection_scores", "detection_classes")}
+    rois = result["detection_boxes"]
+    if model.outer_boxes_scale > 1.0:
+        rois = reorder(out["detection_outer_boxes"])
+    k = tf.reduce_max(tf.concat([count, [0]], axis=0))  # 0 for an empty batch
+    probs = _mask_probs(model, out["decoder_features"], rois[:, :k],
+                        result["detection_classes"][:, :k])  # [B, K, m, m]
+    probs *= tf.cast(keep[:, :k, None, None], probs.dtype)
+    masks = tf.pad(probs, [[0, 0], [0, n - k], [0, 0], [0, 0]])
+    masks.set_shape([None, n, None, None])
+    result.update(num_detections=count, detection_masks=masks)
+    return result
+
+
 def detect(model, prep: Preprocessing, inputs: tf.Tensor, input_type: str = "image_tensor",
-           full_image_masks: bool = False) -> Dict[str, tf.Tensor]:
+           full_image_masks: bool = False, min_score: float = 0.0) -> Dict[str, tf.Tensor]:
     """The serving computation: decode, preprocess, run the model, map back.
 
     Runs eagerly too, which is how the export checks the reloaded SavedModel.
-    ``inputs`` and outputs follow the module docstring's contract.
+    ``inputs`` and outputs follow the module docstring's contract; detections
+    scoring below ``min_score`` are dropped (0.0 keeps what the config's
+    post-processing keeps).
     """
     h, w = prep.padded_hw
 
@@ -244,29 +333,33 @@ def detect(model, prep: Preprocessing, inputs: tf.Tensor, input_type: str = "ima
     batch = tf.shape(images)[0]
     anchors = {level: tf.tile(boxes[None], [batch, 1, 1, 1])
                for level, boxes in prep.anchor_boxes().items()}
-    # model.call, not model(...): Keras' __call__ would record the call's input
-    # specs, and saving then re-traces the model in training mode (which needs
-    # ground truth) and fails. Model Garden's exporter does the same.
-    out = model.call(images, image_shape=info[:, 1, :], anchor_boxes=anchors, training=False)
-    return _postprocess(out, info, full_image_masks)
+    # The model's parts are called, not model(...): Keras' __call__ would record
+    # the call's input specs, and saving then re-traces the model in training
+    # mode (which needs ground truth) and fails.
+    out = run_model(model, images, info[:, 1, :], anchors, min_score)
+    return map_outputs(out, info, full_image_masks)
 
 
 class DetectionServing(tf.Module):
     """The exported module: the ``serve`` function, the model's variables, the input type.
 
     The variables are tracked as a flat list and the Keras model itself is kept
-    out of the saved object graph: saving a Keras model makes
+    out of the saved object graph (``min_score`` is saved beside ``input_type``
+    for clients to read): saving a Keras model makes
     ``tf.saved_model.save`` trace every layer's call functions (about 5 s of a
     tiny model's export, and a slower reload) for objects no client reads.
     """
 
-    def __init__(self, model, prep: Preprocessing, input_type: str, full_image_masks: bool):
+    def __init__(self, model, prep: Preprocessing, input_type: str, full_image_masks: bool,
+                 min_score: float = 0.0):
         super().__init__()
         self.model_variables = list(model.variables)
         self.input_type = tf.Variable(input_type, trainable=False, name="input_type")
+        self.min_score = tf.Variable(float(min_score), trainable=False, name="min_score")
         # A partial is not trackable, so the model stays out of the object graph.
         self._detect = functools.partial(detect, model, prep, input_type=input_type,
-                                         full_image_masks=full_image_masks)
+                                         full_image_masks=full_image_masks,
+                                         min_score=float(min_score))
         self.serve = tf.function(self._serve, input_signature=[input_spec(input_type)])
 
     def _serve(self, input_tensor):

@@ -186,9 +186,9 @@ def _case_rows(case: Case, work_dir: Path, quick: bool, details: Dict) -> List[R
     data = exp.params.task.train_data
     task = task_factory.get_task(exp.params.task, logging_dir=str(work_dir))
     heavy = case.name != TINY.name
-    warmup, batches = (2, 6) if quick else ((4, 24) if heavy else (10, 60))
+    warmup, batches = (2, 6) if quick else ((4, 20) if heavy else (10, 60))
     rate = examples_per_second(task, data, warmup, batches)
-    rounds, block, drop = (2, 3, 1) if quick else ((2, 4, 2) if heavy else (4, 8, 2))
+    rounds, block, drop = (2, 3, 1) if quick else ((2, 3, 1) if heavy else (4, 8, 2))
     times = real_vs_cached(exp, opts, work_dir, rounds, block, drop)
     real, cached = statistics.median(times["real"]), statistics.median(times["cached"])
     batch = data.global_batch_size
