@@ -67,7 +67,7 @@ def test_mask_png_decodes_to_zero_one(size_hw):
     np.testing.assert_array_equal(decoded, mask.astype(np.uint8))  # 0/1, not 0/255
 
 
-def test_converter_workers_do_not_import_tensorflow():
+def test_converter_and_cli_do_not_import_tensorflow():
     code = ("import sys, numpy as np\n"
             "from tfmask.records import build_example\n"
             "from tfmask.annotation import EncodedImage, Instances, Sample\n"
@@ -75,6 +75,8 @@ def test_converter_workers_do_not_import_tensorflow():
             "inst = Instances(m, np.array([[2, 1, 5, 3]], np.float32), [1], ['a'])\n"
             "build_example(Sample(EncodedImage(b'x', 'png', (4, 6), 'a.png'), inst, 1))\n"
             "import tfmask.sources.masks_voc, tfmask.convert\n"
+            "from tfmask.cli import build_parser\n"
+            "build_parser()  # `tfmask tfrecord` starts without TF, so its pool can fork\n"
             "print('tensorflow' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

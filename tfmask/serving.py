@@ -49,10 +49,8 @@ import tensorflow as tf
 
 from tfmask.errors import ConfigError
 from tfmask.feature_keys import IMAGE_ENCODED
+from tfmask.signature import INPUT_NAME, INPUT_TYPES  # noqa: F401  (re-exported)
 
-INPUT_TYPES = ("image_tensor", "encoded_image_string_tensor", "tf_example",
-               "float_image_tensor")
-INPUT_NAME = "input_tensor"
 MASK_THRESHOLD = 0.5
 _MIN_BOX_PX = 1e-3  # degenerate (padding) boxes: avoids dividing by zero
 

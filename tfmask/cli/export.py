@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfmask.export import INPUT_TYPES
+from tfmask.signature import INPUT_TYPES
 
 
 def register(sub) -> None:
