@@ -20,7 +20,6 @@ import contextlib
 import math
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Callable, Dict, Iterator, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfmask.atomic import atomic_dir, restore_aside_dir
 from tfmask.errors import ConfigError, DataError, PathLike, TfmaskError
 from tfmask.feature_keys import IMAGE_ENCODED
 from tfmask.serving import (INPUT_NAME, INPUT_TYPES, DetectionServing,  # noqa: F401
@@ -209,22 +209,6 @@ def _describe(spec) -> str:
     return f"{spec.dtype.name} [{dims}]"
 
 
-def _replace_dir(new: Path, out: Path) -> None:
-    """Puts ``new`` at ``out``; an existing ``out`` is moved aside first, then deleted."""
-    if not out.exists():
-        os.rename(new, out)
-        return
-    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.rmdir(aside)
-    os.rename(out, aside)
-    try:
-        os.rename(new, out)
-    except OSError:
-        os.rename(aside, out)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
-
-
 def _check_output_dir(out: Path) -> None:
     """Only an earlier export (or an empty folder) may be replaced."""
     if out.is_file():
@@ -258,6 +242,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
     if math.isnan(min_score):  # would silently drop every detection
         raise ConfigError("--min_score must be a number, got nan")
     out = Path(os.path.abspath(output_directory))  # a real name even for "."
+    restore_aside_dir(out)  # a swap interrupted by a kill is undone first
     _check_output_dir(out)
     translation = translate(pipeline_config_path)
     params = translation.params
@@ -272,12 +257,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
     prep = Preprocessing.from_model_config(params.task.model)
     module = DetectionServing(model, prep, input_type, full_image_masks, min_score)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 -> what mkdir would give
-    try:
+    with atomic_dir(out) as tmp:  # built beside OUT, swapped in only when verified
         say("writing the SavedModel")
         concrete = module.serve.get_concrete_function()
         with _quiet_tf_logger():  # "Skipping full serialization" of unbuilt Keras layers
@@ -292,10 +272,6 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         say("checking the reloaded SavedModel against the model")
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
                                         full_image_masks, min_score)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     outputs = {name: _describe(spec)
                for name, spec in sorted(concrete.structured_outputs.items())}
     return ExportResult(

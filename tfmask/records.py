@@ -14,7 +14,9 @@ import glob
 import hashlib
 import io
 import contextlib
+import logging
 import os
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from PIL import Image
 
 from tfmask import feature_keys as fk
 from tfmask.annotation import Sample
-from tfmask.atomic import atomic_path
+from tfmask.atomic import atomic_path, remove_stale_temps
 from tfmask.errors import DataError, PathLike
 from tfmask.wire import Example, serialize_example, write_record
 
@@ -100,15 +102,25 @@ class ShardedWriter:
     its final name only when the ``with`` block ends without an exception; on
     an exception the temporary files are deleted, so a final name never holds
     a partial shard.
+
+    A writer killed outright (SIGKILL, power loss) leaves its temporary files
+    behind; entering the next writer for the same prefix removes those (of any
+    shard count), logs each one and lists them in ``stale_temps_removed``.
     """
 
     def __init__(self, prefix: PathLike, num_shards: int = 1):
         self.paths = shard_paths(prefix, num_shards)
         self.count = 0
+        self._prefix = Path(prefix)
+        self.stale_temps_removed: List[Path] = []
         self._writers = []
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "ShardedWriter":
+        self.stale_temps_removed = remove_stale_temps(
+            self._prefix.parent, re.escape(self._prefix.name) + r"-\d{5}-of-\d{5}")
+        for path in self.stale_temps_removed:
+            _log.warning("removed %s, a temporary file left by an interrupted run", path)
         with self._stack as stack:
             tmp_paths = [stack.enter_context(atomic_path(p)) for p in self.paths]
             for tmp in tmp_paths:
@@ -125,6 +137,9 @@ class ShardedWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._stack.__exit__(exc_type, exc, tb)
+
+
+_log = logging.getLogger(__name__)
 
 
 def _close_synced(stream) -> None:

@@ -88,7 +88,8 @@ def test_export_writes_the_layout_and_a_verified_signature(image_export, tmp_pat
     out, result = image_export
     assert sorted(p.name for p in out.iterdir()) == [
         "checkpoint", "label_map.pbtxt", "pipeline.config", "saved_model"]
-    assert not list(out.parent.glob(f"{out.name}.tmp-*"))
+    assert not list(out.parent.glob(f".{out.name}.tmp-*"))
+    assert not list(out.parent.glob(f".{out.name}.old-*"))
     assert result.inputs == {"input_tensor": "uint8 [None, None, None, 3]"}
     assert result.outputs == {
         "detection_boxes": "float32 [None, 20, 4]", "detection_scores": "float32 [None, 20]",

@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional
 from tfmask.atomic import atomic_write
 from tfmask.errors import DataError, PathLike, TfmaskError
 from tfmask.records import expand_record_paths
+from tfmask.training.ckpt_safety import remove_interrupted_saves
 from tfmask.training import distribute
 from tfmask.training.eval_action import EvalAction, float_metrics
 from tfmask.training.experiment import Experiment, RunOptions, apply_options, save_record
@@ -183,6 +184,8 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
     logging_dir = model_dir if chief else tempfile.mkdtemp(prefix="tfmask-worker-")
     if chief:
         save_record(exp, model_dir)
+        for debris in remove_interrupted_saves(model_dir):
+            say(f"removed {debris}, left by a run killed while saving a checkpoint")
     task, trainer = _build(exp, strategy, logging_dir, train=True, say=say)
     latest = tf.train.latest_checkpoint(model_dir)
     controller_cls = orbit.Controller
