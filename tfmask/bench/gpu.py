@@ -23,10 +23,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 
 from tfmask.bench.common import Row, Section, Timer
-from tfmask.bench.input_pipeline import CONFIGS, Case, make_records
+from tfmask.bench.input_pipeline import Case, make_records, write_config
 
 R50_1024 = Case("R50-FPN 1024", "mask_rcnn_resnet50_fpn_640x640.config", 64, (768, 1024),
                 train_batch=8)
@@ -46,16 +45,11 @@ def gpu_names() -> List[str]:
 
 
 def _config(case: Case, records: Path, out: Path, size: Optional[int]) -> Path:
-    text = (CONFIGS / case.config).read_text().replace("../dataset/records", str(records))
-    if case.train_batch is not None:
-        text, n = re.subn(r"(train_config \{\s*batch_size: )\d+", rf"\g<1>{case.train_batch}",
-                          text)
-        if n != 1:
-            raise ValueError(f"{case.config}: train_config.batch_size not found")
-    if size is not None:  # square input: min/max dimension (and fixed_shape_resizer)
+    """:func:`write_config`'s config, resized to ``size`` px (square) and from random weights."""
+    text = write_config(case, records, out).read_text()
+    if size is not None:  # min/max dimension, or a fixed_shape_resizer's height/width
         text = re.sub(r"\b(min_dimension|max_dimension|height|width): \d+", rf"\1: {size}", text)
-    text = re.sub(r"\n\s*fine_tune_checkpoint[^\n]*", "", text)  # random weights
-    out.parent.mkdir(parents=True, exist_ok=True)
+    text = re.sub(r"\n\s*fine_tune_checkpoint[^\n]*", "", text)
     out.write_text(text)
     return out
 
