@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional
 
-
 from tfmask.bench.common import Row, Section, Timer
 from tfmask.bench.input_pipeline import Case, make_records, write_config
 
