@@ -70,3 +70,15 @@ def test_unknown_section_is_a_usage_error(tmp_path, capsys):
     assert main(["bench", "--sections", "conversion,warp", "--output",
                  str(tmp_path / "r.json"), "--work-dir", str(tmp_path / "w")]) == 1
     assert "unknown bench section 'warp'; valid: conversion" in capsys.readouterr().err
+
+
+def test_relative_work_dir_is_made_absolute(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_one(name, work_dir, quick):
+        seen.append(work_dir)
+        return Section(name).to_json()
+    monkeypatch.setattr(bench_run, "_run_one", fake_one)
+    monkeypatch.chdir(tmp_path)
+    bench_run.run_bench("r.json", "bench/work", ["conversion"], log=lambda *_: None)
+    assert seen == [tmp_path / "bench" / "work"]

@@ -166,7 +166,7 @@ def run_section(name: str, work_dir: Path, quick: bool) -> Section:
 
 def _main(argv: List[str]) -> int:
     """``python -m tfmask.bench.common SECTION WORK_DIR OUT_JSON [--quick]``."""
-    name, work_dir, out = argv[0], Path(argv[1]), Path(argv[2])
+    name, work_dir, out = argv[0], Path(argv[1]).resolve(), Path(argv[2])
     section = run_section(name, work_dir, "--quick" in argv[3:])
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(section.to_json(), indent=1))

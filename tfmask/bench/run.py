@@ -39,7 +39,8 @@ def run_bench(out_json: PathLike = "bench/results.json", work_dir: PathLike = "b
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         raise ConfigError(f"unknown bench section '{unknown[0]}'; valid: {', '.join(SECTIONS)}")
-    work_dir = Path(work_dir)
+    # Absolute: sections write configs into subfolders that name paths under work_dir.
+    work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     results: Dict[str, Any] = {
         "tfmask_version": __version__,
