@@ -101,7 +101,7 @@ def format_table(results: Dict[str, Any]) -> str:
             target = ""
             if row["target"] is not None:
                 op = "≥" if row["higher_is_better"] or row["baseline"] is not None else "≤"
-                target = f"{op} {row['target']:g}" + ("x" if row["baseline"] is not None else "")
+                target = f"{op} {row['target']:.3g}" + ("x" if row["baseline"] is not None else "")
             met = {True: "yes", False: "**no**", None: ""}[row["met"]]
             ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else ""
             lines.append(f"| {section['name']} | {row['name']} | {_fmt(row['value'], row['unit'])}"
