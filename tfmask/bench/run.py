@@ -9,7 +9,7 @@ the Markdown table the README shows (``--readme`` replaces the block between
 
 Example::
 
-    tfmask bench                          # all sections, ~25 min on 2 CPU cores
+    tfmask bench                          # all sections, ~20 min on 2 CPU cores
     tfmask bench --sections conversion --quick
 """
 
