@@ -15,6 +15,7 @@ decompression bomb is a 100-byte PNG whose header claims 20000x20000 pixels.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -386,8 +387,6 @@ def label_map_missing(root):
 
 def _pipeline(root: Path, edit: Callable[[str], str]) -> List[str]:
     """The shipped tiny config with absolute paths, edited; returns a train command."""
-    from tfmask.records import shard_paths  # noqa: F401  (keeps imports local to tfmask)
-
     repo = Path(__file__).resolve().parents[2]
     text = (repo / "configs" / "mask_rcnn_tiny_cpu.config").read_text()
     ds = data(root)
@@ -396,7 +395,6 @@ def _pipeline(root: Path, edit: Callable[[str], str]) -> List[str]:
     records = ds.root / "records"
     records.mkdir()
     (records / "train-00000-of-00001").write_bytes(b"")
-    import re
     text = re.sub(r'label_map_path: "[^"]*"', f'label_map_path: "{label_map}"', text)
     text = re.sub(r'input_path: "[^"]*train[^"]*"', f'input_path: "{records}/train-*"', text)
     text = re.sub(r'input_path: "[^"]*val[^"]*"', f'input_path: "{records}/train-*"', text)
@@ -408,7 +406,6 @@ def _pipeline(root: Path, edit: Callable[[str], str]) -> List[str]:
 
 
 def config_path_to_be_configured(root):
-    import re
     return _pipeline(root, lambda t: re.sub(r'label_map_path: "[^"]*"',
                                             'label_map_path: "PATH_TO_BE_CONFIGURED/label.pbtxt"',
                                             t, count=1))
@@ -428,7 +425,6 @@ def config_syntax_error(root):
 
 
 def config_unknown_feature_extractor(root):
-    import re
     return _pipeline(root, lambda t: re.sub(r"type: '[^']*'", "type: 'faster_rcnn_vgg99'", t,
                                             count=1))
 
