@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tfmask import coco
+from tfmask.alloc import keep_freed_memory
 from tfmask.errors import ConfigError, DataError
 from tfmask.images import DEFAULT_MAX_IMAGE_PIXELS
 from tfmask.instances import INSTANCE_MODES
@@ -157,7 +158,7 @@ def _parallel_map(fn: Callable, items: Sequence, workers: int) -> Iterator[ItemR
         return
     chunksize = max(1, min(16, len(items) // (workers * 8)))
     chunks = (items[i:i + chunksize] for i in range(0, len(items), chunksize))
-    with _pool_context().Pool(workers) as pool:
+    with _pool_context().Pool(workers, initializer=keep_freed_memory) as pool:
         pending: collections.deque = collections.deque()
         for chunk in itertools.islice(chunks, 4 * workers):
             pending.append(pool.apply_async(_convert_chunk, (fn, chunk)))

@@ -4,8 +4,9 @@ Images keep their original bytes in the record unless they must be
 re-encoded: an EXIF orientation other than "normal" (decoders in TF ignore
 EXIF, so the pixels are rotated into place and re-encoded), or a pixel mode
 TF's decoders do not turn into RGB reliably (CMYK, 16-bit, palette, alpha).
-Masks are decoded with PIL and compared as the tutorial did: the gray level
-of ``convert('L')``, or the colour of ``convert('RGB')`` for RGB class values.
+Masks are decoded with PIL (PNG inflated by libdeflate first, see
+:mod:`tfmask.png_fast`) and compared as the tutorial did: the gray level of
+``convert('L')``, or the colour of ``convert('RGB')`` for RGB class values.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Tuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tfmask import png_fast
 from tfmask.annotation import EncodedImage
 from tfmask.errors import DataError, PathLike
 
@@ -217,9 +219,13 @@ def load_mask(path: PathLike, rgb: bool, max_pixels: int = DEFAULT_MAX_IMAGE_PIX
         raise DataError(path, "mask is a JPEG; lossy compression changes class pixel "
                         "values at edges. Save masks as PNG", kind="bad_mask")
     try:
-        img.load()
-        if img.getexif().get(_EXIF_ORIENTATION, 1) not in (1, None):
-            img = ImageOps.exif_transpose(img)  # (copies the image even when upright)
+        fast = png_fast.decode(img, data)  # no EXIF there: nothing to rotate
+        if fast is not None:
+            img = fast
+        else:
+            img.load()
+            if img.getexif().get(_EXIF_ORIENTATION, 1) not in (1, None):
+                img = ImageOps.exif_transpose(img)  # (copies the image even when upright)
         return np.asarray(img.convert("RGB" if rgb else "L"))
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(path, f"mask is truncated or corrupt ({exc})", kind="unreadable") from None

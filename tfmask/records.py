@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, List, Tuple, Union
 
 import numpy as np
+from isal import isal_zlib
 from PIL import Image
 
 from tfmask import feature_keys as fk
@@ -38,17 +39,17 @@ def encode_mask_png(mask: np.ndarray) -> bytes:
 
     8-bit with values 0/1, not 1-bit: Model Garden's decoder casts the decoded
     values to float mask targets, and TF decodes 1-bit PNGs to 0/255. Written
-    directly (IHDR, one IDAT, IEND; filter "none" on every row; zlib's
-    run-length strategy) rather than through PIL, whose adaptive row filter
-    made mask encoding the converter's largest cost: this is ~2x faster and
-    the files ~2x smaller on typical masks. Tests decode the output with PIL
-    and with ``tf.io.decode_png``.
+    directly (IHDR, one IDAT, IEND; filter "none" on every row) rather than
+    through PIL, whose adaptive row filter and zlib made mask encoding the
+    converter's largest cost. The rows are compressed by ISA-L (``isal``) at
+    level 1: on 512x384 masks ~10x faster than zlib's run-length mode at
+    level 1 (0.035 vs 0.37 ms), files ~0.8 KB (zlib's: ~0.6 KB). Tests decode
+    the output with PIL and with ``tf.io.decode_png``.
     """
     h, w = mask.shape
     rows = np.zeros((h, w + 1), np.uint8)  # column 0: each row's filter type (0)
     rows[:, 1:] = mask
-    zipper = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    idat = zipper.compress(rows) + zipper.flush()  # the array buffer, no copy
+    idat = isal_zlib.compress(rows, 1)  # the array buffer, no copy
     header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit gray, no interlace
     return _PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat) + \
         _png_chunk(b"IEND", b"")

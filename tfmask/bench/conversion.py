@@ -161,7 +161,10 @@ def _measure_main(kind: str, data_dir: str, out_dir: str, workers: int) -> None:
         start = time.perf_counter()
         count = baseline_convert(data_dir, out / "baseline.record")
     else:
+        from tfmask.alloc import keep_freed_memory
         from tfmask.convert import ConvertConfig, convert
+
+        keep_freed_memory()  # as the tfmask command does
 
         cfg = ConvertConfig(data_dir=data_dir, output_dir=str(out), workers=workers,
                             progress=False)

@@ -97,6 +97,7 @@ def instance_mode(mode, bboxes_provided) -> str:
 def run(args) -> int:
     from pathlib import Path
 
+    from tfmask.alloc import keep_freed_memory
     from tfmask.convert import ConvertConfig, convert
 
     output_dir = args.output_dir or (str(Path(args.data_dir) / "records") if args.data_dir
@@ -116,6 +117,7 @@ def run(args) -> int:
 
         report = convert_with_beam(cfg, args.beam_args)
     else:
+        keep_freed_memory()  # this process only converts, then exits
         report = convert(cfg)
     print(report.format())
     print(f"records written to {output_dir}/")
