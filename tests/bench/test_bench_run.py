@@ -82,3 +82,43 @@ def test_relative_work_dir_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     bench_run.run_bench("r.json", "bench/work", ["conversion"], log=lambda *_: None)
     assert seen == [tmp_path / "bench" / "work"]
+
+
+def test_sections_not_run_are_kept_from_the_same_machine(tmp_path, monkeypatch):
+    runs = []
+
+    def fake_one(name, work_dir, quick):
+        runs.append(name)
+        return Section(name, [Row(f"{name} figure", float(len(runs)), "x")]).to_json()
+    monkeypatch.setattr(bench_run, "_run_one", fake_one)
+    out = tmp_path / "results.json"
+    first = bench_run.run_bench(out, tmp_path / "w", ["conversion", "training"],
+                                log=lambda *_: None)
+    first_training = first["sections"][1]
+    second = bench_run.run_bench(out, tmp_path / "w", ["conversion"], log=lambda *_: None)
+    assert runs == ["conversion", "training", "conversion"]
+    assert [s["name"] for s in second["sections"]] == ["conversion", "training"]
+    assert second["sections"][0]["rows"][0]["value"] == 3.0  # re-measured
+    assert second["sections"][1] == first_training  # kept, with its own date
+    assert json.loads(out.read_text()) == second
+
+    # Another machine or the other mode: nothing is kept.
+    saved = json.loads(out.read_text())
+    saved["machine"]["cpu_count"] = 64
+    out.write_text(json.dumps(saved))
+    assert [s["name"] for s in bench_run.run_bench(
+        out, tmp_path / "w", ["conversion"], log=lambda *_: None)["sections"]] == ["conversion"]
+    bench_run.run_bench(out, tmp_path / "w", ["conversion", "training"], log=lambda *_: None)
+    assert [s["name"] for s in bench_run.run_bench(
+        out, tmp_path / "w", ["conversion"], quick=True, log=lambda *_: None)["sections"]] == \
+        ["conversion"]
+
+
+def test_table_names_each_sections_date_when_they_differ():
+    a = dict(Section("conversion", [Row("c", 1.0, "x")]).to_json(), date="2026-11-21 12:00 UTC")
+    b = dict(Section("training", [Row("t", 1.0, "x")]).to_json(), date="2026-11-20 09:00 UTC")
+    table = bench_run.format_table(_results([a, b]))
+    assert table.startswith("Measured on CPU X")
+    assert "conversion 2026-11-21 12:00 UTC; training 2026-11-20 09:00 UTC" in table
+    same = bench_run.format_table(_results([dict(a, date="2026-01-01 00:00 UTC")]))
+    assert same.startswith("Measured 2026-01-01 00:00 UTC on CPU X")

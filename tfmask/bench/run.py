@@ -10,6 +10,7 @@ the Markdown table the README shows (``--readme`` replaces the block between
 Example::
 
     tfmask bench                          # all sections, ~20 min on 2 CPU cores
+    tfmask bench --sections conversion    # re-measure one, keep the others' figures
     tfmask bench --sections conversion --quick
 """
 
@@ -35,25 +36,52 @@ README_END = "<!-- bench:end -->"
 def run_bench(out_json: PathLike = "bench/results.json", work_dir: PathLike = "bench/work",
               sections: Sequence[str] = SECTIONS, quick: bool = False,
               log=print) -> Dict[str, Any]:
-    """Runs ``sections`` one after another; writes and returns the results."""
+    """Runs ``sections`` one after another; writes and returns the results.
+
+    Sections not run this time are kept from ``out_json`` when it holds
+    results of the same kind (quick or not) from the same machine, each
+    with the date it was measured, so one section can be re-measured after
+    a change without re-running the rest (~20 min).
+    """
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         raise ConfigError(f"unknown bench section '{unknown[0]}'; valid: {', '.join(SECTIONS)}")
     # Absolute: sections write configs into subfolders that name paths under work_dir.
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     results: Dict[str, Any] = {
-        "tfmask_version": __version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(), "quick": quick, "sections": []}
-    for name in sections:
+        "tfmask_version": __version__, "date": now, "machine": machine(), "quick": quick,
+        "sections": []}
+    kept = _previous_sections(out_json, results["machine"], quick)
+    for name in SECTIONS:
+        if name not in sections:
+            if name in kept:
+                results["sections"].append(kept[name])
+            continue
         log(f"bench: {name} ...")
-        results["sections"].append(_run_one(name, work_dir, quick))
-        section = results["sections"][-1]
+        section = dict(_run_one(name, work_dir, quick), date=now)
+        results["sections"].append(section)
         log(f"bench: {name} done in {section.get('seconds', 0):.0f} s"
             + (f" — FAILED: {section['error'].splitlines()[-1]}" if "error" in section else ""))
     atomic_write(out_json, json.dumps(results, indent=1) + "\n")
     return results
+
+
+def _previous_sections(out_json: PathLike, machine_now: Dict[str, Any], quick: bool
+                       ) -> Dict[str, Dict[str, Any]]:
+    """Sections of an earlier results file worth keeping (same machine, same mode)."""
+    try:
+        previous = json.loads(Path(out_json).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(previous, dict) or previous.get("quick") != quick:
+        return {}
+    same = ("processor", "cpu_count", "gpu")
+    if any(previous.get("machine", {}).get(k) != machine_now.get(k) for k in same):
+        return {}
+    return {s["name"]: dict(s, date=s.get("date", previous.get("date")))
+            for s in previous.get("sections", []) if isinstance(s, dict) and "name" in s}
 
 
 def _run_one(name: str, work_dir: Path, quick: bool) -> Dict[str, Any]:
@@ -86,9 +114,14 @@ def format_table(results: Dict[str, Any]) -> str:
     lines = [f"Measured {results['date']} on {m.get('processor', '?')} "
              f"({m.get('cpu_count')} cores, {m.get('memory_gib', '?')} GiB{gpu}), "
              f"tfmask {results['tfmask_version']}" + (" — quick mode" if results["quick"] else ""),
-             "",
-             "| section | figure | tfmask | baseline | ratio | target | met |",
-             "|---|---|---|---|---|---|---|"]
+             ""]
+    dates = {s.get("date", results["date"]) for s in results["sections"]}
+    if len(dates) > 1:
+        lines[0] += " (sections measured at different times: " + "; ".join(
+            f"{s['name']} {s.get('date', results['date'])}" for s in results["sections"]) + ")"
+        lines[0] = lines[0].replace(f"Measured {results['date']} on", "Measured on", 1)
+    lines += ["| section | figure | tfmask | baseline | ratio | target | met |",
+              "|---|---|---|---|---|---|---|"]
     for section in results["sections"]:
         if "error" in section:
             lines.append(f"| {section['name']} | failed: "
