@@ -175,3 +175,10 @@ def test_fast_decode_equals_pil_on_random_images(mode, w, h, seed, level):
 def test_keep_freed_memory_applies_on_glibc():
     assert keep_freed_memory() is True
     assert keep_freed_memory() is True  # once per process; later calls are no-ops
+
+
+def test_large_images_take_pils_streaming_path(monkeypatch):
+    data = _png(_noise("RGB", (40, 30)))
+    assert _fast(data) is not None
+    monkeypatch.setattr(png_fast, "MAX_INFLATED_BYTES", 30 * (1 + 40 * 3) - 1)
+    assert _fast(data) is None

@@ -11,7 +11,8 @@ pixels are PIL's by construction.
 
 :func:`decode` is an optimization only: it returns None, and the caller
 decodes with PIL as before, whenever anything is out of the ordinary
-(interlaced, an animated PNG, EXIF that may rotate the image, a zlib stream
+(interlaced, an animated PNG, EXIF that may rotate the image, over 64 MB
+inflated, a zlib stream
 that does not inflate to exactly the size the header implies, a truncated
 chunk...). Errors are therefore always PIL's. As in PIL, CRCs of IDAT chunks
 are not checked (PIL skips them too); those of the chunks PIL parsed at open
@@ -35,6 +36,9 @@ _RAW_BITS = {"1": 1, "L;2": 2, "L;4": 4, "L": 8, "P;1": 1, "P;2": 2, "P;4": 4, "
 _EXIF_CHUNKS = (b"eXIf",)
 _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 _ANIMATION_CHUNKS = (b"acTL", b"fcTL", b"fdAT")
+# Above this many inflated bytes PIL's streaming decode is used: this path
+# holds the inflated data twice (plain and re-wrapped) beside the image.
+MAX_INFLATED_BYTES = 64 * 1024 * 1024
 
 
 def _idat_payload(data: bytes) -> Optional[List[memoryview]]:
@@ -82,6 +86,8 @@ def decode(img: Image.Image, data: bytes) -> Optional[Image.Image]:
         return None
     w, h = img.size
     size = h * (1 + (w * bits + 7) // 8)  # one filter-type byte per row
+    if size > MAX_INFLATED_BYTES:
+        return None
     try:
         raw = deflate.zlib_decompress(b"".join(idat), size)
     except deflate.DeflateError:
