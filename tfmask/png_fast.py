@@ -12,9 +12,8 @@ pixels are PIL's by construction.
 :func:`decode` is an optimization only: it returns None, and the caller
 decodes with PIL as before, whenever anything is out of the ordinary
 (interlaced, an animated PNG, EXIF that may rotate the image, over 64 MB
-inflated, a zlib stream
-that does not inflate to exactly the size the header implies, a truncated
-chunk...). Errors are therefore always PIL's. As in PIL, CRCs of IDAT chunks
+inflated, a zlib stream that does not inflate to exactly the size the header
+implies, a truncated chunk...). Errors are therefore always PIL's. As in PIL, CRCs of IDAT chunks
 are not checked (PIL skips them too); those of the chunks PIL parsed at open
 were checked by PIL.
 """
