@@ -98,9 +98,12 @@ def test_a_batch_with_different_survivor_counts_matches_each_image_alone(model, 
     a, b = images[0], images[2]
     alone = [_numpy(serving.detect(mdl, prep, tf.constant(im[None]))) for im in (a, b)]
     scores = [o["detection_scores"][0, :int(o["num_detections"][0])] for o in alone]
-    # The lowest threshold at which the two images keep different numbers of detections.
-    min_score = next(t for t in sorted(np.concatenate(scores))
-                     if (scores[0] >= t).sum() != (scores[1] >= t).sum())
+    # The lowest threshold at which the two images keep different numbers of detections,
+    # midway between two distinct scores: a batch's scores differ from a single image's by
+    # float rounding (~1e-7), so a threshold equal to a score could keep it in one, not the other.
+    distinct = np.unique(np.concatenate(scores))
+    midpoints = [(lo + hi) / 2 for lo, hi in zip(distinct[:-1], distinct[1:]) if hi - lo > 1e-4]
+    min_score = next(t for t in midpoints if (scores[0] >= t).sum() != (scores[1] >= t).sum())
     both = _numpy(serving.detect(mdl, prep, tf.constant(np.stack([a, b])), min_score=min_score))
     counts = both["num_detections"].astype(int).tolist()
     assert counts[0] != counts[1] and max(counts) > 0
