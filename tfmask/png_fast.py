@@ -13,9 +13,9 @@ pixels are PIL's by construction.
 decodes with PIL as before, whenever anything is out of the ordinary
 (interlaced, an animated PNG, EXIF that may rotate the image, over 64 MB
 inflated, a zlib stream that does not inflate to exactly the size the header
-implies, a truncated chunk...). Errors are therefore always PIL's. As in PIL, CRCs of IDAT chunks
-are not checked (PIL skips them too); those of the chunks PIL parsed at open
-were checked by PIL.
+implies, a truncated chunk...). Errors are therefore always PIL's. As in
+PIL, CRCs of IDAT chunks are not checked (PIL skips them too); those of the
+chunks PIL parsed at open were checked by PIL.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def decode(img: Image.Image, data: bytes) -> Optional[Image.Image]:
     if len(raw) != size:
         return None  # short: truncated, PIL reports it
     out = Image.frombytes(img.mode, img.size, deflate.zlib_compress(raw, 0), "zip", rawmode)
-    if img.mode in ("P", "PA"):
+    if img.mode == "P":
         out.putpalette(img.palette)
     out.info = dict(img.info)
     return out
