@@ -26,7 +26,6 @@ from typing import List, Optional
 import deflate
 from PIL import Image
 
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Raw modes of PIL's PNG "zip" decoder this path supports -> bits per pixel.
 _RAW_BITS = {"1": 1, "L;2": 2, "L;4": 4, "L": 8, "P;1": 1, "P;2": 2, "P;4": 4, "P": 8,
              "RGB": 24, "LA": 16, "RGBA": 32}
@@ -43,7 +42,7 @@ MAX_INFLATED_BYTES = 64 * 1024 * 1024
 def _idat_payload(data: bytes) -> Optional[List[memoryview]]:
     """The IDAT chunks' data, or None if the chunk layout needs PIL's path."""
     view = memoryview(data)
-    pos, end_of_file = len(_SIGNATURE), len(data)
+    pos, end_of_file = 8, len(data)  # past the signature, which PIL checked
     idat: List[memoryview] = []
     while pos + 12 <= end_of_file:
         length, tag = struct.unpack_from(">I4s", data, pos)
@@ -56,7 +55,7 @@ def _idat_payload(data: bytes) -> Optional[List[memoryview]]:
             return idat or None
         elif tag in _EXIF_CHUNKS or tag in _ANIMATION_CHUNKS:
             return None
-        elif tag in _TEXT_CHUNKS and bytes(view[pos + 8:body_end]).startswith(b"Raw profile"):
+        elif tag in _TEXT_CHUNKS and data.startswith(b"Raw profile", pos + 8, body_end):
             return None  # ImageMagick-style EXIF PIL reads as orientation
         pos = body_end + 4
     return None  # no IEND
@@ -72,7 +71,7 @@ def decode(img: Image.Image, data: bytes) -> Optional[Image.Image]:
     Returns:
       A loaded image with ``img``'s mode, size, palette and info, or None.
     """
-    if (img.format != "PNG" or data[:8] != _SIGNATURE or len(img.tile) != 1
+    if (img.format != "PNG" or len(img.tile) != 1
             or img.info.get("interlace") or getattr(img, "n_frames", 1) != 1):
         return None
     tile = img.tile[0]
