@@ -111,17 +111,16 @@ def format_table(results: Dict[str, Any]) -> str:
     """The results as a Markdown table plus a line naming the machine."""
     m = results["machine"]
     gpu = f", GPU: {m['gpu']}" if m.get("gpu") else ", no GPU"
-    lines = [f"Measured {results['date']} on {m.get('processor', '?')} "
-             f"({m.get('cpu_count')} cores, {m.get('memory_gib', '?')} GiB{gpu}), "
-             f"tfmask {results['tfmask_version']}" + (" — quick mode" if results["quick"] else ""),
-             ""]
-    dates = {s.get("date", results["date"]) for s in results["sections"]}
-    if len(dates) > 1:
-        lines[0] += " (sections measured at different times: " + "; ".join(
-            f"{s['name']} {s.get('date', results['date'])}" for s in results["sections"]) + ")"
-        lines[0] = lines[0].replace(f"Measured {results['date']} on", "Measured on", 1)
-    lines += ["| section | figure | tfmask | baseline | ratio | target | met |",
-              "|---|---|---|---|---|---|---|"]
+    dates = [(s["name"], s.get("date", results["date"])) for s in results["sections"]]
+    mixed = len({d for _, d in dates}) > 1
+    head = (f"Measured {'' if mixed else results['date'] + ' '}on {m.get('processor', '?')} "
+            f"({m.get('cpu_count')} cores, {m.get('memory_gib', '?')} GiB{gpu}), "
+            f"tfmask {results['tfmask_version']}" + (" — quick mode" if results["quick"] else ""))
+    if mixed:
+        head += " (sections measured at different times: " + \
+            "; ".join(f"{name} {date}" for name, date in dates) + ")"
+    lines = [head, "", "| section | figure | tfmask | baseline | ratio | target | met |",
+             "|---|---|---|---|---|---|---|"]
     for section in results["sections"]:
         if "error" in section:
             lines.append(f"| {section['name']} | failed: "
