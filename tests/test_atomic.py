@@ -11,7 +11,7 @@ import pytest
 
 from tfmask import atomic
 from tfmask.atomic import atomic_dir, atomic_path, atomic_write, remove_stale_temps
-from tfmask.records import ShardedWriter
+from tfmask.data.records.writer import ShardedWriter
 
 SHARDS = re.escape("train") + r"-\d{5}-of-\d{5}"
 

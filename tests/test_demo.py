@@ -6,7 +6,7 @@ import json
 from PIL import Image
 
 from tfmask.demo import run_demo
-from tfmask.records import read_examples
+from tfmask.data.records.reader import read_examples
 
 
 def test_demo_runs_end_to_end_on_a_fresh_folder(tmp_path):
@@ -37,7 +37,7 @@ def test_demo_runs_end_to_end_on_a_fresh_folder(tmp_path):
 
 
 def test_demo_uses_bundled_dataset_layout(tmp_path):
-    from tfmask.synth import synthesize
+    from tfmask.data.synth import synthesize
 
     synthesize(tmp_path / "data", num_train=5, num_test=1, seed=3)
     lines = []

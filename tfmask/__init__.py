@@ -1,14 +1,14 @@
 """tfmask: photos + mask PNGs -> trained, exported Mask R-CNN on TF Model Garden.
 
 Run ``tfmask --help`` for the command line; the library entry points live in
-the submodules (``tfmask.convert``, ``tfmask.records``, ...). ``tfmask.Predictor``
-and ``tfmask.Detections`` (:mod:`tfmask.predictor`) are imported on first use,
+the submodules (``tfmask.data.convert``, ``tfmask.data.records``, ...). ``tfmask.Predictor``
+and ``tfmask.Detections`` (:mod:`tfmask.inference.predictor`) are imported on first use,
 so ``import tfmask`` stays cheap (no TensorFlow).
 """
 
 __version__ = "0.1.0"
 
-_LAZY = {"Predictor": "tfmask.predictor", "Detections": "tfmask.predictor"}
+_LAZY = {"Predictor": "tfmask.inference.predictor", "Detections": "tfmask.inference.predictor"}
 __all__ = ["Predictor", "Detections", "__version__"]
 
 

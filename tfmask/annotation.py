@@ -1,7 +1,7 @@
 """The small annotation dataclasses every input format produces.
 
-A source reader (:mod:`tfmask.sources`) turns one input image and its labels
-into a :class:`Sample`; :mod:`tfmask.records` turns a Sample into a
+A source reader (:mod:`tfmask.data.sources`) turns one input image and its labels
+into a :class:`Sample`; :mod:`tfmask.data.records.writer` turns a Sample into a
 ``tf.train.Example``. Both dataclasses validate themselves when built, so a
 bad instance can never reach a record.
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List
 
-from tfmask.convert import ConvertConfig, convert
-from tfmask.label_map import read_label_map
+from tfmask.data.convert import ConvertConfig, convert
+from tfmask.config.label_map import read_label_map
 
 
 @dataclass
@@ -36,7 +36,7 @@ def ensure_dataset(data_dir: Path, out_dir: Path, say: Callable[[str], None]) ->
     """The dataset to use: ``data_dir`` if it has images, else a synthesized one."""
     if (data_dir / "train_images").is_dir() and any((data_dir / "train_images").iterdir()):
         return data_dir
-    from tfmask.synth import synthesize
+    from tfmask.data.synth import synthesize
 
     synth_dir = out_dir / "data"
     say(f"[demo] {data_dir}/train_images is empty: synthesizing a sample into {synth_dir}")
@@ -67,8 +67,8 @@ def run_demo(data_dir: Path, out_dir: Path, workers: int = 1, progress: bool = T
              say: Callable[[str], None] = print, train_steps: int = DEFAULT_TRAIN_STEPS
              ) -> DemoResult:
     """Runs every available pipeline stage; returns where the outputs are."""
-    from tfmask.pixels import scan_masks
-    from tfmask.preview import preview_records
+    from tfmask.data.pixels import scan_masks
+    from tfmask.data.preview import preview_records
 
     out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = ensure_dataset(Path(data_dir), out_dir, say)
@@ -114,11 +114,12 @@ def run_demo(data_dir: Path, out_dir: Path, workers: int = 1, progress: bool = T
 
 def _train_export_infer_eval(data_dir: Path, records: Path, out_dir: Path, num_classes: int,
                              train_steps: int, result: DemoResult, say, progress: bool) -> None:
-    from tfmask.eval_outputs import write_eval_outputs
-    from tfmask.evaluation import evaluate_model_on_records
-    from tfmask.export import export_model
-    from tfmask.infer import infer
-    from tfmask.training import experiment, loop
+    from tfmask.evaluation.outputs import write_eval_outputs
+    from tfmask.evaluation.coco_eval import evaluate_model_on_records
+    from tfmask.export.exporter import export_model
+    from tfmask.inference.infer import infer
+    from tfmask.training import loop
+    from tfmask.config import experiment
 
     model_dir = out_dir / "model"
     config = write_demo_config(records, out_dir, num_classes, train_steps)

@@ -6,8 +6,8 @@ import pytest
 
 from tfmask.bench import baseline_convert
 from tfmask.bench import conversion
-from tfmask.convert import ConvertConfig, convert
-from tfmask.synth import synthesize
+from tfmask.data.convert import ConvertConfig, convert
+from tfmask.data.synth import synthesize
 
 
 @pytest.fixture(scope="module")

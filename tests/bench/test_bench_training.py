@@ -77,7 +77,7 @@ def test_read_scalars_and_step_seconds(tmp_path):
 
 
 def test_write_config_points_at_records_and_sets_the_batch(tmp_path):
-    from tfmask.training import experiment
+    from tfmask.config import experiment
 
     records = tmp_path / "records"
     records.mkdir()

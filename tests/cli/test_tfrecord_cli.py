@@ -12,7 +12,7 @@ from conftest import make_dataset
 from tfmask.cli.legacy_tfrecord import main as legacy_main
 from tfmask.cli.tfrecord import instance_mode
 from tfmask.errors import ConfigError
-from tfmask.records import read_examples
+from tfmask.data.records.reader import read_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 

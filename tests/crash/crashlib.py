@@ -71,7 +71,7 @@ class Run:
 
 
 def export_testlib():
-    """``tests/export/export_testlib.py``, as the module the export tests import.
+    """``tests/export_testlib.py``, as the module the export tests import.
 
     Registered under its own name, so its once-per-session trained model and
     exports are shared with tests/export in a full run (pytest puts only the
@@ -79,7 +79,7 @@ def export_testlib():
     """
     if "export_testlib" not in sys.modules:
         spec = importlib.util.spec_from_file_location("export_testlib",
-                                                      TESTS / "export" / "export_testlib.py")
+                                                      TESTS / "export_testlib.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules["export_testlib"] = module
         spec.loader.exec_module(module)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crashlib import Run
-from tfmask.synth import synthesize
+from tfmask.data.synth import synthesize
 
 ARGS = ("--num-shards", "2", "--val-fraction", "0.2", "--no-progress")
 FINAL = re.compile(r"(train|val)-\d{5}-of-\d{5}$|label_map\.pbtxt$|conversion_report\.json$")

@@ -93,7 +93,7 @@ def test_kills_never_break_the_export_in_place(tmp_path_factory, tmp_path):
     np.testing.assert_equal(sorted(_outputs(out, image)), sorted(want))
 
     # 4. A completed export replaces the folder, and leaves nothing else beside it.
-    from tfmask.export import export_model
+    from tfmask.export.exporter import export_model
 
     inode = out.stat().st_ino
     export_model(config, trained, out)

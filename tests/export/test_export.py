@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import export_testlib as lib
-from tfmask import export, serving
+from tfmask.export import exporter as export, serving
 from tfmask.cli import main
 from tfmask.errors import DataError
 
@@ -31,7 +31,7 @@ def serve(image_export):
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """The trained model restored independently of the export."""
-    from tfmask.pipeline_config import translate
+    from tfmask.config.translate import translate
 
     params = translate(lib.dataset(tmp_path_factory) / "pipeline.config").params
     ckpt = tf.train.latest_checkpoint(str(lib.trained(tmp_path_factory)))

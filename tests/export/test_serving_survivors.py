@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import export_testlib as lib
-from tfmask import export, serving
+from tfmask.export import exporter as export, serving
 from tfmask.cli import main
 
 KEYS = ("detection_boxes", "detection_scores", "detection_classes", "detection_masks")
@@ -17,7 +17,7 @@ KEYS = ("detection_boxes", "detection_scores", "detection_classes", "detection_m
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """(Preprocessing, the trained model restored independently of any export)."""
-    from tfmask.pipeline_config import translate
+    from tfmask.config.translate import translate
 
     params = translate(lib.dataset(tmp_path_factory) / "pipeline.config").params
     ckpt = tf.train.latest_checkpoint(str(lib.trained(tmp_path_factory)))

@@ -14,11 +14,11 @@ from hypothesis.extra.numpy import array_shapes, arrays
 from scipy import ndimage
 
 from tfmask.errors import DataError
-from tfmask.instances import (class_map_from_mask, instances_by_class,
+from tfmask.data.instances import (class_map_from_mask, instances_by_class,
                               instances_by_class_from_gray, instances_by_components,
                               instances_in_boxes)
-from tfmask.label_map import LabelClass, LabelMap
-from tfmask.sources.voc_xml import VocObject
+from tfmask.config.label_map import LabelClass, LabelMap
+from tfmask.data.sources.voc_xml import VocObject
 
 _SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _SHAPES = array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=24)

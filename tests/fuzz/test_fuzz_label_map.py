@@ -12,7 +12,7 @@ import tempfile
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from tfmask.errors import ConfigError, DataError
-from tfmask.label_map import (MAX_ID, load_label_map, parse_class_pixel, parse_label_map,
+from tfmask.config.label_map import (MAX_ID, load_label_map, parse_class_pixel, parse_label_map,
                               read_label_map)
 
 _DIR = tempfile.mkdtemp(prefix="tfmask-fuzz-lm-")

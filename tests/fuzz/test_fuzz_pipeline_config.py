@@ -15,8 +15,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from tfmask.errors import ConfigError, DataError
-from tfmask.pipeline_config import translate
-from tfmask.textproto import Message, parse_text
+from tfmask.config.translate import translate
+from tfmask.config.textproto import Message, parse_text
 
 _SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ROOT = Path(__file__).resolve().parents[2]

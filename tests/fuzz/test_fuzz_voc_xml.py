@@ -13,7 +13,7 @@ import tempfile
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from tfmask.errors import DataError
-from tfmask.sources.voc_xml import read_voc_xml
+from tfmask.data.sources.voc_xml import read_voc_xml
 
 _DIR = tempfile.mkdtemp(prefix="tfmask-fuzz-xml-")
 _SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -27,8 +27,8 @@ def write_config(path: Path, records: Path, **replace) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_records(tmp_path_factory) -> Path:
-    from tfmask.convert import ConvertConfig, convert
-    from tfmask.synth import synthesize
+    from tfmask.data.convert import ConvertConfig, convert
+    from tfmask.data.synth import synthesize
 
     root = tmp_path_factory.mktemp("tiny")
     synthesize(root / "data", num_train=12, num_test=0, size_hw=(96, 128), seed=1,

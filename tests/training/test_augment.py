@@ -18,7 +18,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tfmask.annotation import EncodedImage, Instances, Sample
-from tfmask.records import build_example
+from tfmask.data.records.writer import build_example
 from tfmask.training import augment
 from tfmask.training.augment import Augmentation, augment_decoded, boxes_from_masks
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tfmask.errors import DataError
-from tfmask.training import experiment
+from tfmask.config import experiment
 from conftest import ROOT, write_config
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfmask.training import experiment, loop
+from tfmask.training import loop
+from tfmask.config import experiment
 from tfmask.training.progress import NonFiniteLossError, ProgressAction
 from conftest import write_config
 

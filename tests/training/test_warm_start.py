@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from tfmask.errors import ConfigError, DataError
-from tfmask.training import experiment, loop
+from tfmask.training import loop
+from tfmask.config import experiment
 from tfmask.training.warm_start import model_variables, warm_start
 from conftest import write_config
 

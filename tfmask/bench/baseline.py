@@ -27,9 +27,9 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from tfmask import feature_keys as fk
+from tfmask.data.records import feature_keys as fk
 from tfmask.errors import PathLike
-from tfmask.label_map import load_label_map
+from tfmask.config.label_map import load_label_map
 
 
 def _instance_png(mask: np.ndarray) -> bytes:

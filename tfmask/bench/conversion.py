@@ -38,7 +38,7 @@ SCALE_FACTOR = 10  # the memory run converts this many times more images
 
 def make_dataset(out: Path, num_images: int) -> Path:
     """Synthesizes the benchmark dataset once (reused when already complete)."""
-    from tfmask.synth import synthesize
+    from tfmask.data.synth import synthesize
 
     marker = out / ".complete"
     if marker.exists():
@@ -92,7 +92,7 @@ def _median_run(kind, data_dir, out_dir, workers, repeats) -> Dict[str, float]:
 
 def _same_content(tfmask_records: Path, baseline_record: Path) -> bool:
     """True when both hold the same images with the same classes, boxes and masks."""
-    from tfmask.records import read_examples
+    from tfmask.data.records.reader import read_examples
 
     ours = {e.filename: e for e in read_examples(str(tfmask_records))}
     theirs = {e.filename: e for e in read_examples(str(baseline_record))}
@@ -162,7 +162,7 @@ def _measure_main(kind: str, data_dir: str, out_dir: str, workers: int) -> None:
         count = baseline_convert(data_dir, out / "baseline.record")
     else:
         from tfmask.alloc import keep_freed_memory
-        from tfmask.convert import ConvertConfig, convert
+        from tfmask.data.convert import ConvertConfig, convert
 
         keep_freed_memory()  # as the tfmask command does
 

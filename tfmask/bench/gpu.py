@@ -58,9 +58,9 @@ def measure_case(case: Case, work_dir: Path, size: Optional[int], mixed_precisio
     """Trains ``warmup + timed`` steps, exports, times the export; returns the figures."""
     from tfmask.bench.inference import _latency, _tfmask_runner
     from tfmask.bench.training import STEPS_PER_SECOND_TAG, read_scalars, step_seconds
-    from tfmask.export import export_model
-    from tfmask.predictor import read_image
-    from tfmask.training import experiment as experiment_lib
+    from tfmask.export.exporter import export_model
+    from tfmask.inference.predictor import read_image
+    from tfmask.config import experiment as experiment_lib
     from tfmask.training import loop
 
     records = make_records(case, work_dir)

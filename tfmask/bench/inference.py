@@ -7,7 +7,7 @@ detections only) and with Model Garden's own exporter (``DetectionModule``,
 ``max_num_detections`` boxes). Both SavedModels then run on the 512x384 test
 images at batch 1 (latency after warm-up: median and p90, images/s) and on the
 validation records (COCO mask and box AP; Model Garden's outputs are mapped to
-the OD API contract with :func:`tfmask.serving.map_outputs`). The same latency
+the OD API contract with :func:`tfmask.export.serving.map_outputs`). The same latency
 comparison is made for the ResNet-50-FPN config at 512 px, untrained: no
 pretrained weights offline, and training it here would take hours. Run::
 
@@ -45,8 +45,8 @@ def _settings(quick: bool) -> dict:
 
 def _dataset(root: Path, cfg: dict) -> Path:
     """Synthesized 512x384 photos, converted to records (``root/records``)."""
-    from tfmask.convert import ConvertConfig, convert
-    from tfmask.synth import synthesize
+    from tfmask.data.convert import ConvertConfig, convert
+    from tfmask.data.synth import synthesize
 
     synthesize(root / "data", num_train=cfg["num_train"], num_test=cfg["num_test"],
                size_hw=IMAGE_HW, seed=3, min_objects=1, max_objects=4, overwrite=True)
@@ -60,8 +60,9 @@ def _train_tiny(root: Path, records: Path, steps: int) -> Tuple[Path, str]:
     """(pipeline.config, checkpoint) of the tiny CPU config trained ``steps`` steps on
     ``records`` (0: freshly initialized)."""
     from tfmask.demo import write_demo_config
-    from tfmask.label_map import read_label_map
-    from tfmask.training import experiment, loop
+    from tfmask.config.label_map import read_label_map
+    from tfmask.training import loop
+    from tfmask.config import experiment
 
     num_classes = len(read_label_map(records / "label_map.pbtxt", pixel_suffix=False).classes)
     config = write_demo_config(records, root, num_classes, max(steps, 1))
@@ -76,7 +77,7 @@ def _train_tiny(root: Path, records: Path, steps: int) -> Tuple[Path, str]:
 def _r50_config(root: Path, records: Path, size: int) -> Path:
     """The ResNet-50-FPN config at ``size`` px (the issue's 512, not 640: 1.6x cheaper),
     num_classes of the synth label map."""
-    from tfmask.label_map import read_label_map
+    from tfmask.config.label_map import read_label_map
 
     num_classes = len(read_label_map(records / "label_map.pbtxt", pixel_suffix=False).classes)
     text = R50_CONFIG.read_text().replace("../dataset/records", str(records.resolve()))
@@ -95,8 +96,8 @@ def _untrained_checkpoint(config: Path, out: Path) -> Path:
     from official.vision.modeling import factory
 
     import tfmask.training.task  # noqa: F401  registers tfmask's backbones
-    from tfmask.pipeline_config import translate
-    from tfmask.serving import Preprocessing, detect
+    from tfmask.config.translate import translate
+    from tfmask.export.serving import Preprocessing, detect
 
     params = translate(config).params
     prep = Preprocessing.from_model_config(params.task.model)
@@ -115,7 +116,7 @@ def export_raw_model_garden(config: Path, checkpoint: str, out: Path) -> Path:
     from official.vision.serving.detection import DetectionModule
 
     import tfmask.training.task  # noqa: F401  registers tfmask's backbones
-    from tfmask.pipeline_config import translate
+    from tfmask.config.translate import translate
 
     params = translate(config).params
     module = DetectionModule(params, batch_size=None, input_type="image_tensor",
@@ -141,7 +142,7 @@ def _raw_runner(saved_model: Path) -> Run:
 
 
 def _contract(raw: Dict) -> Dict[str, np.ndarray]:
-    from tfmask.serving import map_outputs
+    from tfmask.export.serving import map_outputs
 
     out = map_outputs(raw, raw["image_info"])
     return {k: v.numpy() for k, v in out.items()}
@@ -165,8 +166,8 @@ def _latency(run: Callable, images: List[np.ndarray], runs: int, warmup: int) ->
 
 
 def _mapped_predictor(run: Run, class_names: Dict[int, str]):
-    """A :class:`~tfmask.predictor.Predictor` whose model is ``run`` (contract outputs)."""
-    from tfmask.predictor import Predictor
+    """A :class:`~tfmask.inference.predictor.Predictor` whose model is ``run`` (contract outputs)."""
+    from tfmask.inference.predictor import Predictor
 
     class _Mapped(Predictor):
         def __init__(self):  # no export folder: the model and labels are given
@@ -181,11 +182,11 @@ def _mapped_predictor(run: Run, class_names: Dict[int, str]):
 
 def _ap(run: Run, records: Path) -> Dict[str, float]:
     """COCO mask and box AP (IoU 0.50:0.95) on the validation records."""
-    from tfmask.evaluation import evaluate_coco
-    from tfmask.eval_inputs import ground_truth_from_records
-    from tfmask.infer import coco_results
-    from tfmask.label_map import read_label_map
-    from tfmask.records import read_examples
+    from tfmask.evaluation.coco_eval import evaluate_coco
+    from tfmask.evaluation.inputs import ground_truth_from_records
+    from tfmask.inference.infer import coco_results
+    from tfmask.config.label_map import read_label_map
+    from tfmask.data.records.reader import read_examples
 
     pattern = str(records / "val-?????-of-?????")
     labels = read_label_map(records / "label_map.pbtxt", pixel_suffix=False)
@@ -200,7 +201,7 @@ def _ap(run: Run, records: Path) -> Dict[str, float]:
 
 
 def _test_images(root: Path) -> List[np.ndarray]:
-    from tfmask.predictor import read_image
+    from tfmask.inference.predictor import read_image
 
     return [read_image(p) for p in sorted((root / "data" / "test_images").iterdir())]
 
@@ -210,7 +211,7 @@ def _compare(name: str, config: Path, checkpoint: str, root: Path, images, runs:
     """Exports ``checkpoint`` with Model Garden (``raw``) and with tfmask once per
     ``min_scores`` entry (``tfmask``, ``tfmask_min_score_S``); latency of each, AP with
     ``records``; export seconds; the largest score difference raw vs tfmask."""
-    from tfmask.export import export_model
+    from tfmask.export.exporter import export_model
 
     out: dict = {"export_s": {}}
     runners = {}

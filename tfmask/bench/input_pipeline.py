@@ -1,8 +1,8 @@
 """Benchmark: the training input pipeline, and whether training ever waits on it.
 
 Two figures per config (the shipped tiny CPU config and ResNet-50-FPN 640 at
-batch 1), on records synthesized here (:mod:`tfmask.synth` +
-:mod:`tfmask.convert`):
+batch 1), on records synthesized here (:mod:`tfmask.data.synth` +
+:mod:`tfmask.data.convert`):
 
 * **examples/s**: decoded, augmented, target-assigned training examples per
   second out of the dataset tfmask trains on (``MaskRCNNTask.build_inputs``
@@ -70,8 +70,8 @@ def make_records(case: Case, work_dir: Path) -> Path:
 
     Returns the records folder (``train-*``, ``val-*`` and ``label_map.pbtxt``).
     """
-    from tfmask.convert import ConvertConfig, convert
-    from tfmask.synth import synthesize
+    from tfmask.data.convert import ConvertConfig, convert
+    from tfmask.data.synth import synthesize
 
     root = work_dir / f"records_{case.slug}_{case.num_images}_{case.size_hw[1]}x{case.size_hw[0]}"
     records = root / "records"
@@ -102,7 +102,7 @@ def write_config(case: Case, records: Path, out: Path) -> Path:
 def experiment(case: Case, work_dir: Path, steps: int = 100):
     """``(Experiment, RunOptions)`` tfmask would train for ``case``: the translated
     pipeline.config with ``steps`` train steps, checkpointing only at the end."""
-    from tfmask.training import experiment as experiment_lib
+    from tfmask.config import experiment as experiment_lib
 
     cfg = write_config(case, make_records(case, work_dir), work_dir / f"{case.slug}.config")
     exp = experiment_lib.from_pipeline_config(cfg)
@@ -161,7 +161,7 @@ def real_vs_cached(exp, opts, work_dir: Path, rounds: int, block: int,
     from official.core import task_factory, train_utils
 
     from tfmask.training import distribute
-    from tfmask.training.experiment import apply_options
+    from tfmask.config.experiment import apply_options
 
     apply_options(exp, opts)
     params = exp.params

@@ -78,7 +78,7 @@ def _train_model_garden(case: Case, work_dir: Path, model_dir: Path, steps: int)
     from official.core import train_lib
     from official.vision.tasks import maskrcnn
 
-    from tfmask.training.experiment import apply_options
+    from tfmask.config.experiment import apply_options
 
     exp, opts = experiment(case, work_dir, steps)
     apply_options(exp, opts)  # the same trainer settings tfmask applies

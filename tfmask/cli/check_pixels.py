@@ -29,7 +29,7 @@ def run(args) -> int:
     import json
 
     from tfmask.atomic import atomic_write
-    from tfmask.pixels import scan_masks
+    from tfmask.data.pixels import scan_masks
 
     report = scan_masks(args.path, progress=not args.no_progress)
     if args.write_label_map:

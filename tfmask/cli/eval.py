@@ -39,9 +39,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tfmask.eval_outputs import format_table, write_eval_outputs
+    from tfmask.evaluation.outputs import format_table, write_eval_outputs
     from tfmask.errors import ConfigError
-    from tfmask.evaluation import evaluate_files, evaluate_model_on_records, parse_iou_range
+    from tfmask.evaluation.coco_eval import evaluate_files, evaluate_model_on_records, parse_iou_range
 
     lo, hi, step = parse_iou_range(args.iou_range)
     if args.model:

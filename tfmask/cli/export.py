@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfmask.signature import INPUT_TYPES
+from tfmask.export.signature import INPUT_TYPES
 
 
 def register(sub) -> None:
@@ -36,7 +36,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tfmask.export import export_model
+    from tfmask.export.exporter import export_model
 
     result = export_model(args.pipeline_config_path, args.trained_checkpoint_dir,
                           args.output_directory, input_type=args.input_type,

@@ -31,7 +31,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tfmask.infer import infer
+    from tfmask.inference.infer import infer
 
     s = infer(args.model, args.images, args.output, min_score=args.min_score,
               batch_size=args.batch_size, instance_masks=args.instance_masks,

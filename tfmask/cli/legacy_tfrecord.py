@@ -56,7 +56,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(_BBOXES_HELP, file=sys.stderr)
         return 2
     from tfmask.cli import run_reporting_errors, setup_environment
-    from tfmask.convert import ConvertConfig, convert
+    from tfmask.data.convert import ConvertConfig, convert
 
     setup_environment()
     data_dir = args.data_dir_path or "."

@@ -13,7 +13,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tfmask.pretrained import CHECKPOINTS, download
+    from tfmask.modeling.pretrained import CHECKPOINTS, download
 
     if not args.name:
         for name, ckpt in sorted(CHECKPOINTS.items()):

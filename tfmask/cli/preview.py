@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tfmask.preview import preview_records
+    from tfmask.data.preview import preview_records
 
     paths = preview_records(args.records, args.out, limit=args.limit,
                             progress=not args.no_progress)

@@ -15,7 +15,7 @@ import re
 from typing import Tuple
 
 from tfmask.errors import ConfigError
-from tfmask.synth import DEFAULT_CLASSES, IMAGE_FORMATS, MASK_MODES, SynthClass, synthesize
+from tfmask.data.synth import DEFAULT_CLASSES, IMAGE_FORMATS, MASK_MODES, SynthClass, synthesize
 
 _CLASSES_FORM = "NAME:GRAY[,NAME:GRAY...], e.g. speaker:76,cup:150,bottle:226"
 

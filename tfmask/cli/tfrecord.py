@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 
-from tfmask.images import DEFAULT_MAX_IMAGE_PIXELS
-from tfmask.instances import INSTANCE_MODES
+from tfmask.data.images import DEFAULT_MAX_IMAGE_PIXELS
+from tfmask.data.instances import INSTANCE_MODES
 
 
 def parse_bool(text: str) -> bool:
@@ -98,7 +98,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from tfmask.alloc import keep_freed_memory
-    from tfmask.convert import ConvertConfig, convert
+    from tfmask.data.convert import ConvertConfig, convert
 
     output_dir = args.output_dir or (str(Path(args.data_dir) / "records") if args.data_dir
                                      else None)
@@ -113,7 +113,7 @@ def run(args) -> int:
         skip_invalid=args.skip_invalid, workers=args.workers,
         max_image_pixels=args.max_image_pixels, progress=not args.no_progress)
     if args.runner == "beam":
-        from tfmask.convert_beam import convert_with_beam
+        from tfmask.data.convert_beam import convert_with_beam
 
         report = convert_with_beam(cfg, args.beam_args)
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfmask.training.experiment import PRECISIONS, STRATEGIES
+from tfmask.config.experiment import PRECISIONS, STRATEGIES
 
 
 def register(sub) -> None:
@@ -44,7 +44,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tfmask.training import experiment, loop
+    from tfmask.training import loop
+    from tfmask.config import experiment
 
     if args.pipeline_config_path:
         exp = experiment.from_pipeline_config(args.pipeline_config_path, strict=args.strict)

@@ -23,11 +23,11 @@ from typing import Callable, Dict, List, Optional
 
 from tfmask.atomic import atomic_write
 from tfmask.errors import DataError, PathLike, TfmaskError
-from tfmask.records import expand_record_paths
+from tfmask.data.records.reader import expand_record_paths
 from tfmask.training.ckpt_safety import remove_interrupted_saves
 from tfmask.training import distribute
 from tfmask.training.eval_action import EvalAction, float_metrics
-from tfmask.training.experiment import Experiment, RunOptions, apply_options, save_record
+from tfmask.config.experiment import Experiment, RunOptions, apply_options, save_record
 from tfmask.training.progress import ProgressAction
 
 METRICS_NAME = "metrics.json"

@@ -1,0 +1,283 @@
+"""Export a trained checkpoint as a SavedModel with the OD API's serving signature.
+
+The library behind ``tfmask export``::
+
+    tfmask export --pipeline_config_path configs/mask_rcnn_tiny_cpu.config \\
+        --trained_checkpoint_dir runs/tiny --output_directory exported/tiny
+
+writes ``OUT/saved_model/`` (signature ``serving_default``), ``OUT/checkpoint/ckpt-0``
+(usable as ``fine_tune_checkpoint`` or ``--trained_checkpoint_dir``),
+``OUT/pipeline.config`` (a copy) and ``OUT/label_map.pbtxt``. The folder is built
+beside OUT and swapped in only after the reloaded SavedModel has been checked
+against the in-memory model, so a failed export never replaces a good one.
+
+The signature contract and the in-graph computation are in :mod:`tfmask.export.serving`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterator, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from tfmask.atomic import atomic_dir, restore_aside_dir
+from tfmask.errors import ConfigError, DataError, PathLike, TfmaskError
+from tfmask.data.records.feature_keys import IMAGE_ENCODED
+from tfmask.export.serving import (INPUT_NAME, INPUT_TYPES, DetectionServing,  # noqa: F401
+                            Preprocessing, detect, input_spec)
+
+SIGNATURE = "serving_default"
+VERIFY_SIZE_HW = (100, 150)  # non-square, so a swapped height/width shows up
+_DYNAMIC_BATCH_NMS = ("batched", "v2", "v3")
+_BOX_TOLERANCE = 1e-4  # normalized boxes, scores and masks, reloaded vs in memory
+
+
+class ExportVerificationError(TfmaskError):
+    """The reloaded SavedModel disagrees with the in-memory model."""
+
+
+@dataclass
+class ExportResult:
+    """What ``export_model`` wrote.
+
+    Attributes:
+      output_directory / saved_model_dir / checkpoint_path / pipeline_config /
+        label_map: where things are (``checkpoint_path`` is the ``ckpt-0`` prefix).
+      source_checkpoint: the checkpoint that was exported.
+      input_type: one of ``INPUT_TYPES``.
+      min_score: detections scoring below it are dropped by the SavedModel.
+      inputs / outputs: signature tensor name -> ``"dtype [shape]"``.
+      max_abs_diff: per output, largest |reloaded - in memory| on the check image.
+      seconds: the whole export; reload_seconds: ``tf.saved_model.load`` alone.
+    """
+
+    output_directory: str
+    saved_model_dir: str
+    checkpoint_path: str
+    pipeline_config: str
+    label_map: str
+    source_checkpoint: str
+    input_type: str
+    min_score: float = 0.0
+    inputs: Dict[str, str] = field(default_factory=dict)
+    outputs: Dict[str, str] = field(default_factory=dict)
+    max_abs_diff: Dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    reload_seconds: float = 0.0
+
+
+def verification_input(input_type: str, image: np.ndarray) -> tf.Tensor:
+    """The signature input holding ``image`` ([H, W, 3] uint8) for ``input_type``."""
+    if input_type == "image_tensor":
+        return tf.constant(image[None])
+    if input_type == "float_image_tensor":
+        return tf.constant(image[None].astype(np.float32))
+    png = tf.io.encode_png(image).numpy()
+    if input_type == "encoded_image_string_tensor":
+        return tf.constant([png])
+    example = tf.train.Example(features=tf.train.Features(feature={
+        IMAGE_ENCODED: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png]))}))
+    return tf.constant([example.SerializeToString()])
+
+
+def verification_image(size_hw: Tuple[int, int] = VERIFY_SIZE_HW) -> np.ndarray:
+    """A deterministic [H, W, 3] uint8 picture: gradients with a few flat shapes."""
+    h, w = size_hw
+    yy, xx = np.mgrid[0:h, 0:w]
+    image = np.stack([255 * xx / w, 255 * yy / h, 128 + 0 * xx], -1)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        y0, x0 = rng.integers(0, h // 2), rng.integers(0, w // 2)
+        image[y0:y0 + h // 3, x0:x0 + w // 4] = rng.integers(0, 256, 3)
+    return image.astype(np.uint8)
+
+
+def _compare(expected: Dict[str, tf.Tensor], got: Dict[str, tf.Tensor]) -> Dict[str, float]:
+    diffs: Dict[str, float] = {}
+    for name, want in expected.items():
+        if name not in got:
+            raise ExportVerificationError(f"the reloaded SavedModel has no output '{name}'")
+        a, b = np.asarray(want, np.float64), np.asarray(got[name], np.float64)
+        if a.shape != b.shape:
+            raise ExportVerificationError(f"output '{name}' has shape {b.shape} after reload, "
+                                          f"{a.shape} in memory")
+        diff = np.abs(a - b)
+        diffs[name] = float(diff.max()) if diff.size else 0.0
+        if name in ("detection_classes", "num_detections"):
+            bad = diffs[name] != 0
+        elif name == "detection_masks_reframed":  # a probability at 0.5 may flip
+            bad = diff.size and diff.mean() > 1e-3
+        else:
+            bad = diffs[name] > _BOX_TOLERANCE
+        if bad:
+            raise ExportVerificationError(
+                f"output '{name}' of the reloaded SavedModel differs from the in-memory "
+                f"model by up to {diffs[name]:.3g}")
+    return diffs
+
+
+def verify_export(saved_model_dir: PathLike, model, prep: Preprocessing, input_type: str,
+                  full_image_masks: bool, min_score: float = 0.0
+                  ) -> Tuple[Dict[str, float], float]:
+    """Reloads the SavedModel and compares it with ``model`` on one image.
+
+    ``input_type``, ``full_image_masks`` and ``min_score`` are the export's.
+
+    Returns:
+      (max abs difference per output, seconds ``tf.saved_model.load`` took).
+
+    Raises:
+      ExportVerificationError: an output is missing or differs (named).
+    """
+    image = verification_image()
+    expected = detect(model, prep, tf.constant(image[None]), "image_tensor", full_image_masks,
+                      min_score)
+    start = time.perf_counter()
+    loaded = tf.saved_model.load(str(saved_model_dir))
+    reload_s = time.perf_counter() - start
+    got = loaded.signatures[SIGNATURE](**{INPUT_NAME: verification_input(input_type, image)})
+    return _compare(expected, got), reload_s
+
+
+def find_checkpoint(checkpoint_dir: PathLike) -> str:
+    """The newest checkpoint in a folder, in an export folder's ``checkpoint/``, or a
+    checkpoint prefix given directly."""
+    path = str(checkpoint_dir)
+    latest = tf.train.latest_checkpoint(path)
+    if latest is None:
+        latest = tf.train.latest_checkpoint(os.path.join(path, "checkpoint"))
+    if latest is None and Path(path + ".index").is_file():
+        latest = path
+    if latest is None:
+        raise DataError(path, "no checkpoint found in this folder")
+    return latest
+
+
+def restore_model(params, checkpoint: str):
+    """Builds the Model Garden model of ``params`` and restores ``checkpoint`` into it.
+
+    Built with Model Garden's ``factory.build_maskrcnn`` (as its own exporter
+    does) rather than ``MaskRCNNTask.build_model``: the task's warm-up call
+    through Keras' ``__call__`` records input specs, and ``tf.saved_model.save``
+    then re-traces the model in training mode (which needs ground truth) and
+    fails. A warm-up through ``model.call`` creates the variables instead.
+
+    Raises:
+      DataError: the checkpoint does not hold this model's variables.
+    """
+    import tf_keras
+    from official.vision.modeling import factory
+
+    import tfmask.training.task  # noqa: F401  registers tfmask's configs and backbone
+
+    prep = Preprocessing.from_model_config(params.task.model)
+    model = factory.build_maskrcnn(
+        input_specs=tf_keras.layers.InputSpec(shape=[None, *prep.padded_hw, 3]),
+        model_config=params.task.model)
+    detect(model, prep, tf.zeros([1, *prep.padded_hw, 3], tf.uint8))  # creates variables
+    try:
+        status = tf.train.Checkpoint(model=model).read(checkpoint).expect_partial()
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+        raise DataError(checkpoint, "checkpoint does not match the model of this "
+                        f"pipeline.config ({first})", kind="checkpoint") from None
+    return model
+
+
+@contextlib.contextmanager
+def _quiet_tf_logger() -> Iterator[None]:
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _describe(spec) -> str:
+    dims = ", ".join("None" if d is None else str(d) for d in spec.shape.as_list())
+    return f"{spec.dtype.name} [{dims}]"
+
+
+def _check_output_dir(out: Path) -> None:
+    """Only an earlier export (or an empty folder) may be replaced."""
+    if out.is_file():
+        raise ConfigError(f"--output_directory {out} is a file")
+    if out.is_dir() and any(out.iterdir()) and not (out / "saved_model").is_dir():
+        raise ConfigError(f"--output_directory {out} exists and is not an export (no "
+                          "saved_model/ inside); choose a new folder so nothing is deleted")
+
+
+def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLike,
+                 output_directory: PathLike, input_type: str = "image_tensor",
+                 full_image_masks: bool = False, min_score: float = 0.0,
+                 say: Callable[[str], None] = lambda s: None) -> ExportResult:
+    """Exports the newest checkpoint of ``trained_checkpoint_dir`` (see module docstring).
+
+    ``min_score`` > 0 drops detections scoring below it from the outputs (and
+    spares the mask head their boxes); 0.0 keeps what the pipeline.config's
+    second-stage post-processing keeps.
+
+    Raises:
+      DataError: no checkpoint, or one that does not match the pipeline.config's model;
+        errors of the pipeline.config or its label map.
+      ConfigError: unknown input type, a NaN ``min_score``, or an output folder that
+        is not an export.
+      ExportVerificationError: the reloaded SavedModel disagrees with the model.
+    """
+    from tfmask.config.translate import translate
+
+    start = time.perf_counter()
+    input_spec(input_type)  # fails early on an unknown type
+    if math.isnan(min_score):  # would silently drop every detection
+        raise ConfigError("--min_score must be a number, got nan")
+    out = Path(os.path.abspath(output_directory))  # a real name even for "."
+    restore_aside_dir(out)  # a swap interrupted by a kill is undone first
+    _check_output_dir(out)
+    translation = translate(pipeline_config_path)
+    params = translation.params
+    generator = params.task.model.detection_generator
+    if generator.nms_version not in _DYNAMIC_BATCH_NMS:  # as Model Garden's exporter does
+        say(f"nms_version '{generator.nms_version}' needs a fixed batch size; exporting "
+            "with 'batched'")
+        generator.nms_version = "batched"
+    checkpoint = find_checkpoint(trained_checkpoint_dir)
+    say(f"restoring {checkpoint}")
+    model = restore_model(params, checkpoint)
+    prep = Preprocessing.from_model_config(params.task.model)
+    module = DetectionServing(model, prep, input_type, full_image_masks, min_score)
+
+    with atomic_dir(out) as tmp:  # built beside OUT, swapped in only when verified
+        say("writing the SavedModel")
+        concrete = module.serve.get_concrete_function()
+        with _quiet_tf_logger():  # "Skipping full serialization" of unbuilt Keras layers
+            tf.saved_model.save(module, str(tmp / "saved_model"),
+                                signatures={SIGNATURE: concrete})
+        manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(model=model, **model.checkpoint_items),
+            str(tmp / "checkpoint"), max_to_keep=1)
+        manager.save(checkpoint_number=0)
+        shutil.copyfile(pipeline_config_path, tmp / "pipeline.config")
+        translation.label_map.write(tmp / "label_map.pbtxt")
+        say("checking the reloaded SavedModel against the model")
+        diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
+                                        full_image_masks, min_score)
+    outputs = {name: _describe(spec)
+               for name, spec in sorted(concrete.structured_outputs.items())}
+    return ExportResult(
+        output_directory=str(out), saved_model_dir=str(out / "saved_model"),
+        checkpoint_path=str(out / "checkpoint" / "ckpt-0"),
+        pipeline_config=str(out / "pipeline.config"), label_map=str(out / "label_map.pbtxt"),
+        source_checkpoint=checkpoint, input_type=input_type, min_score=float(min_score),
+        inputs={INPUT_NAME: _describe(input_spec(input_type))}, outputs=outputs,
+        max_abs_diff=diffs, seconds=time.perf_counter() - start, reload_seconds=reload_s)

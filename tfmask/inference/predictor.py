@@ -1,0 +1,180 @@
+"""Run an exported model on images: ``Predictor(export_dir).predict(image)``.
+
+Loads ``EXPORT_DIR/saved_model`` (written by ``tfmask export`` with the default
+``image_tensor`` input) and ``EXPORT_DIR/label_map.pbtxt``, and returns the
+detections of one image in its own pixel frame::
+
+    from tfmask import Predictor
+    predictor = Predictor("exported/tiny", min_score=0.5)
+    det = predictor.predict("dataset/test_images/a.jpg")   # or an [H, W, 3] uint8 array
+    det.boxes_xyxy_px, det.class_names, det.scores, det.masks   # masks: [K, H, W] bool
+
+Image files are read with :func:`tfmask.data.images.load_image`, so EXIF orientation
+is applied as it was for the training records.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple, Union
+
+import numpy as np
+
+from tfmask.errors import ConfigError, DataError, PathLike
+
+ImageLike = Union[np.ndarray, PathLike]
+
+
+@dataclass(frozen=True)
+class Detections:
+    """The K detections of one image kept by a :class:`Predictor`, best first.
+
+    Attributes:
+      boxes_xyxy_px: [K, 4] float32 ``[x0, y0, x1, y1]`` pixel edges on the
+        original image (a box covering columns 2..4 has x0=2, x1=5).
+      class_ids: [K] int64 label-map ids.
+      class_names: K names from the export's label map.
+      scores: [K] float32 in [0, 1].
+      masks: [K, H, W] bool instance masks on the original image.
+      size_hw: (H, W) of the image.
+    """
+
+    boxes_xyxy_px: np.ndarray
+    class_ids: np.ndarray
+    class_names: List[str]
+    scores: np.ndarray
+    masks: np.ndarray
+    size_hw: Tuple[int, int]
+
+    def __post_init__(self):
+        k = len(self.class_names)
+        h, w = self.size_hw
+        checks = {"boxes_xyxy_px": (self.boxes_xyxy_px, (k, 4)),
+                  "class_ids": (self.class_ids, (k,)), "scores": (self.scores, (k,)),
+                  "masks": (self.masks, (k, h, w))}
+        for name, (value, shape) in checks.items():
+            if np.shape(value) != shape:
+                raise ValueError(f"{name} must have shape {shape}, got {np.shape(value)}")
+
+    def __len__(self) -> int:
+        return len(self.class_names)
+
+
+def read_image(path: PathLike) -> np.ndarray:
+    """An image file as [H, W, 3] uint8 RGB, EXIF orientation applied.
+
+    Raises:
+      DataError: missing, empty, truncated, not JPEG/PNG, or too large.
+    """
+    from PIL import Image
+
+    from tfmask.data.images import load_image
+
+    encoded = load_image(path).encoded
+    try:
+        with Image.open(io.BytesIO(encoded.data)) as img:
+            return np.asarray(img.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(path, f"image does not decode ({exc})", kind="unreadable") from None
+
+
+class Predictor:
+    """An exported tfmask model, ready to run on images.
+
+    Args:
+      export_dir: a ``tfmask export`` output folder (``saved_model/`` and
+        ``label_map.pbtxt`` inside), exported with ``--input_type image_tensor``.
+      min_score: detections scoring below this are dropped.
+
+    Raises:
+      DataError: the folder has no SavedModel or label map.
+      ConfigError: the export takes another input type.
+    """
+
+    def __init__(self, export_dir: PathLike, min_score: float = 0.5):
+        import tensorflow as tf
+
+        from tfmask.config.label_map import read_label_map
+
+        self.export_dir = Path(export_dir)
+        self.min_score = float(min_score)
+        saved = self.export_dir / "saved_model"
+        if not (saved / "saved_model.pb").is_file():
+            raise DataError(self.export_dir, "no saved_model/ here; give the folder "
+                            "`tfmask export --output_directory` wrote")
+        labels = self.export_dir / "label_map.pbtxt"
+        if not labels.is_file():
+            raise DataError(self.export_dir, "label_map.pbtxt is missing from the export")
+        self.class_names: Dict[int, str] = {
+            c.id: c.name for c in read_label_map(labels, pixel_suffix=False).classes}
+        self._loaded = tf.saved_model.load(str(saved))
+        self._serve = self._loaded.signatures["serving_default"]
+        spec = self._serve.structured_input_signature[1].get("input_tensor")
+        if spec is None or spec.dtype != tf.uint8 or spec.shape.rank != 4:
+            raise ConfigError(f"{self.export_dir} was exported with input_type "
+                              f"'{self._input_type(spec)}'; Predictor needs 'image_tensor' "
+                              "(export again with --input_type image_tensor)")
+
+    def _input_type(self, spec) -> str:
+        variable = getattr(self._loaded, "input_type", None)
+        if variable is not None:
+            return variable.numpy().decode()
+        return "unknown" if spec is None else f"{spec.dtype.name} {spec.shape}"
+
+    def predict(self, image: ImageLike) -> Detections:
+        """Detections of one image: an [H, W, 3] uint8 RGB array or an image file."""
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Sequence[ImageLike]) -> List[Detections]:
+        """Detections of several images; same-size images run as one batch."""
+        arrays = [_as_array(im) for im in images]
+        results: List[Detections] = [None] * len(arrays)  # type: ignore[list-item]
+        by_size: Dict[Tuple[int, int], List[int]] = {}
+        for i, array in enumerate(arrays):
+            by_size.setdefault(array.shape[:2], []).append(i)
+        for size_hw, indices in by_size.items():
+            outputs = self._run(np.stack([arrays[i] for i in indices]))
+            for row, i in enumerate(indices):
+                results[i] = self._detections(outputs, row, size_hw)
+        return results
+
+    def _run(self, batch: np.ndarray) -> Dict[str, np.ndarray]:
+        import tensorflow as tf
+
+        out = self._serve(input_tensor=tf.constant(batch))
+        return {name: value.numpy() for name, value in out.items()}
+
+    def _detections(self, out: Dict[str, np.ndarray], row: int,
+                    size_hw: Tuple[int, int]) -> Detections:
+        from tfmask.export.serving import MASK_THRESHOLD, paste_masks
+
+        h, w = size_hw
+        n = int(out["num_detections"][row])
+        scores = out["detection_scores"][row, :n].astype(np.float32)
+        keep = np.nonzero(scores >= self.min_score)[0]
+        # [ymin, xmin, ymax, xmax] normalized -> [x0, y0, x1, y1] pixel edges
+        boxes_yxyx = out["detection_boxes"][row, keep] * np.float32([h, w, h, w])
+        class_ids = np.rint(out["detection_classes"][row, keep]).astype(np.int64)
+        if "detection_masks_reframed" in out:
+            masks = out["detection_masks_reframed"][row, keep, :h, :w] > 0
+        elif len(keep):
+            masks = paste_masks(out["detection_masks"][row, keep], boxes_yxyx,
+                                (h, w)).numpy() > MASK_THRESHOLD
+        else:
+            masks = np.zeros((0, h, w), bool)
+        return Detections(
+            boxes_xyxy_px=boxes_yxyx[:, [1, 0, 3, 2]].astype(np.float32),
+            class_ids=class_ids,
+            class_names=[self.class_names.get(int(c), str(int(c))) for c in class_ids],
+            scores=scores[keep], masks=masks, size_hw=(h, w))
+
+
+def _as_array(image: ImageLike) -> np.ndarray:
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image must be [H, W, 3] uint8 RGB, got {image.shape} "
+                             f"{image.dtype}")
+        return image
+    return read_image(image)
