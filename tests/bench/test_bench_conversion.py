@@ -1,6 +1,7 @@
 """The conversion benchmark: its baseline converts the same content, its rows are filled."""
 
 import math
+import os
 
 import pytest
 
@@ -45,4 +46,8 @@ def test_quick_section_fills_every_row(tmp_path):
         assert math.isfinite(row.value) and row.value > 0, row
     assert section.rows[1].baseline > 0 and section.rows[1].ratio > 0
     assert section.details["records_match_baseline"] is True
+    drop_in = section.rows[2]
+    assert drop_in.name.startswith("conversion, drop-in") and drop_in.target == 5.0
+    assert f"{len(os.sched_getaffinity(0))} workers" in drop_in.note
+    assert section.details["drop_in_records_match_baseline"] is True
     assert set(section.details["peak_rss_mib"]) == {"40_images", "400_images"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from conftest import make_dataset
 from tfmask.cli.legacy_tfrecord import main as legacy_main
-from tfmask.cli.tfrecord import instance_mode
+from tfmask.cli.tfrecord import default_workers, instance_mode
 from tfmask.errors import ConfigError
 from tfmask.data.records.reader import read_examples
 
@@ -83,3 +84,26 @@ def test_instance_mode_flags_must_agree():
     assert instance_mode("components", False) == "components"
     with pytest.raises(ConfigError, match="contradicts"):
         instance_mode("class", True)
+
+
+def test_workers_default_to_the_cpus_this_process_may_use():
+    from tfmask.cli import build_parser
+    from tfmask.cli.legacy_tfrecord import build_parser as legacy_parser
+
+    cpus = len(os.sched_getaffinity(0))
+    assert default_workers() == cpus
+    assert legacy_parser().parse_args(["--bboxes_provided=False"]).workers == cpus
+    assert build_parser().parse_args(["tfrecord", "--data-dir", "d"]).workers == cpus
+    assert legacy_parser().parse_args(["--bboxes_provided=False", "--workers=1"]).workers == 1
+
+
+def test_legacy_script_default_workers_write_the_one_worker_bytes(tmp_path, monkeypatch):
+    # Three CPUs even on a 1-CPU machine, so the default really runs a process pool.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    outputs = {}
+    for name, extra in (("default", []), ("one", ["--workers=1"])):
+        ds = make_dataset(tmp_path / name)
+        assert legacy_main([f"--data_dir_path={ds.root}", "--bboxes_provided=True",
+                            "--num_shards=2", *extra]) == 0
+        outputs[name] = {p.name: p.read_bytes() for p in ds.root.glob("train_data-*")}
+    assert len(outputs["one"]) == 2 and outputs["default"] == outputs["one"]

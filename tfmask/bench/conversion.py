@@ -7,7 +7,9 @@ measured run is a fresh Python process (``python -m tfmask.bench.conversion
 measure ...``), timed around the conversion call only (interpreter and
 import time excluded, worker start-up included), so peak RSS belongs to that
 run alone: the parent's peak and the largest worker's peak are reported. Each
-configuration runs ``repeats`` times (3) and the median is reported.
+configuration runs ``repeats`` times (3) and the median is reported. The
+drop-in ``create_mask_rcnn_tf_record.py`` runs with its default flags (one
+worker per CPU), which is what a tutorial user gets.
 
 Memory: the same images under 10x as many names (hard links: 5,000 files,
 400 in quick mode) converted with 2 workers; peak RSS is compared with the
@@ -19,6 +21,8 @@ must hold the same images, classes, boxes and masks.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -126,6 +130,15 @@ def run(work_dir: Path, quick: bool) -> Section:
             baseline=base_ips, baseline_name="tfmask.bench.baseline_convert (1 process)",
             target=5.0 if w == 2 else None,
             note=f"{n} images 512x384; seconds per run {r['all_seconds']}"))
+    # What a tutorial user gets: the drop-in script with its default flags (one
+    # worker per CPU), in class mode like the baseline.
+    legacy = _median_run("legacy", data, work_dir / "out_legacy", 0, repeats)
+    section.rows.append(Row(
+        "conversion, drop-in create_mask_rcnn_tf_record.py, default flags",
+        n / legacy["seconds"], "img/s", baseline=base_ips,
+        baseline_name="tfmask.bench.baseline_convert (1 process)", target=5.0,
+        note=f"--bboxes_provided=False only: {legacy['workers']} workers (the CPU count); "
+             f"seconds per run {legacy['all_seconds']}"))
     section.rows.append(Row("conversion peak RSS, 2 workers (parent / largest worker)",
                             runs[2]["rss_mib"], "MiB", higher_is_better=False,
                             note=f"largest worker {runs[2]['worker_rss_mib']:.0f} MiB; "
@@ -145,6 +158,9 @@ def run(work_dir: Path, quick: bool) -> Section:
     section.details["records_match_baseline"] = _same_content(
         work_dir / "out_tfmask_w2" / "train-00000-of-00001",
         work_dir / "out_baseline" / "baseline.record")
+    section.details["drop_in_records_match_baseline"] = _same_content(
+        work_dir / "out_legacy" / "data" / "train_data-00000-of-00001",
+        work_dir / "out_baseline" / "baseline.record")
     return section
 
 
@@ -160,6 +176,20 @@ def _measure_main(kind: str, data_dir: str, out_dir: str, workers: int) -> None:
 
         start = time.perf_counter()
         count = baseline_convert(data_dir, out / "baseline.record")
+    elif kind == "legacy":  # the drop-in script's main(), default flags
+        from tfmask.cli.legacy_tfrecord import build_parser, main
+
+        workers = build_parser().parse_args(["--bboxes_provided=False"]).workers
+        data_copy = out / "data"  # the script writes into its data dir
+        if not data_copy.exists():
+            data_copy.mkdir()
+            for sub in ("train_images", "train_masks", "label.pbtxt"):
+                os.symlink(Path(data_dir).resolve() / sub, data_copy / sub)
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            if main([f"--data_dir_path={data_copy}", "--bboxes_provided=False"]) != 0:
+                raise RuntimeError("the drop-in script failed")
+        count = sum(1 for _ in (Path(data_dir) / "train_images").iterdir())
     else:
         from tfmask.alloc import keep_freed_memory
         from tfmask.data.convert import ConvertConfig, convert
@@ -172,7 +202,7 @@ def _measure_main(kind: str, data_dir: str, out_dir: str, workers: int) -> None:
         count = sum(convert(cfg).images_per_split.values())
     seconds = time.perf_counter() - start
     print(json.dumps({
-        "seconds": seconds, "images": count,
+        "seconds": seconds, "images": count, "workers": workers,
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "worker_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 

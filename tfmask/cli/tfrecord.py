@@ -70,7 +70,9 @@ def register(sub) -> None:
     run_g = p.add_argument_group("run")
     run_g.add_argument("--skip-invalid", action="store_true",
                        help="skip invalid images (all listed) instead of stopping")
-    run_g.add_argument("--workers", type=int, default=1, help="parallel processes")
+    run_g.add_argument("--workers", type=int, default=default_workers(),
+                       help="parallel processes; output is byte-identical for any count "
+                       "(default: the CPUs this process may run on, %(default)s here)")
     run_g.add_argument("--runner", choices=("local", "beam"), default="local",
                        help="local: this machine (default); beam: an Apache Beam pipeline "
                        "(DirectRunner unless --beam-arg=--runner=... says otherwise)")
@@ -81,6 +83,17 @@ def register(sub) -> None:
                        help="refuse larger images (decompression bombs)")
     run_g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on (``os.sched_getaffinity``; ``os.cpu_count``
+    where that is unavailable), at least 1: the default ``--workers``."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def instance_mode(mode, bboxes_provided) -> str:
