@@ -6,6 +6,7 @@ and ``label.pbtxt`` (pixel-suffix names), ready for ``tfmask tfrecord``.
 Example::
 
     tfmask synth --out dataset --num-train 48 --num-test 6 --size 256x192 --seed 0
+    tfmask synth --out shots --format labelme    # or coco, yolo, cvat, instances
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import re
 from typing import Tuple
 
 from tfmask.errors import ConfigError
-from tfmask.data.synth import DEFAULT_CLASSES, IMAGE_FORMATS, MASK_MODES, SynthClass, synthesize
+from tfmask.data.synth import DEFAULT_CLASSES, IMAGE_FORMATS, MASK_MODES, SynthClass
+from tfmask.data.synth_formats import FORMATS
 
 _CLASSES_FORM = "NAME:GRAY[,NAME:GRAY...], e.g. speaker:76,cup:150,bottle:226"
 
@@ -72,6 +74,10 @@ def register(sub) -> None:
                    "(PIL convert('L')) is the class value. Default %(default)s")
     p.add_argument("--image-format", choices=IMAGE_FORMATS, default="jpg",
                    help="default %(default)s")
+    p.add_argument("--format", choices=FORMATS, default="masks",
+                   help="masks: the tutorial layout (default); coco, labelme, yolo, cvat, "
+                   "instances: the same set as those tools write it, for tfmask tfrecord "
+                   "--coco-json/--labelme-dir/--yolo-data/--cvat-xml/--instance-masks-dir")
     p.add_argument("--overwrite", action="store_true",
                    help="write into a folder that already holds a dataset; its old "
                    "image*/test* files are replaced")
@@ -79,10 +85,17 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    summary = synthesize(
-        args.out, num_train=args.num_train, num_test=args.num_test, size_hw=args.size,
+    from tfmask.data.synth_formats import synthesize_format
+
+    summary = synthesize_format(
+        args.out, args.format, num_train=args.num_train, num_test=args.num_test, size_hw=args.size,
         classes=args.classes, min_objects=args.min_objects, max_objects=args.max_objects,
         seed=args.seed, mask_mode=args.mask_mode, image_format=args.image_format,
         overwrite=args.overwrite)
-    print(summary.format())
+    if args.format == "masks":
+        print(summary.format())
+    else:
+        per_class = ", ".join(f"{n} {name}" for name, n in summary.objects_per_class.items())
+        print(f"wrote {summary.num_train} train + {summary.num_test} test images to "
+              f"{summary.out_dir} in {args.format} format ({per_class})")
     return 0

@@ -1,9 +1,11 @@
-"""``tfmask tfrecord``: images + masks (or COCO JSON) -> validated TFRecords.
+"""``tfmask tfrecord``: images + masks (or COCO, labelme, YOLO, CVAT, instance masks) -> TFRecords.
 
 Example::
 
     tfmask tfrecord --data-dir dataset --instance-mode components \\
         --val-fraction 0.2 --seed 0 --num-shards 2 --coco-json-out --workers 2
+    tfmask tfrecord --labelme-dir shots --output-dir shots/records
+    tfmask tfrecord --yolo-data datasets/cups/data.yaml      # keeps its train/val split
 
 The same conversion as an Apache Beam pipeline (``pip install 'tfmask[beam]'``;
 give Beam options with ``--beam-arg=`` so they are not read as tfmask flags)::
@@ -47,6 +49,13 @@ def register(sub) -> None:
                      "carry no pixel suffix: a gray level (speaker=76) or RGB (cup=255,0,0); "
                      "repeat for every class")
     src.add_argument("--coco-json", help="read this COCO instances JSON instead of masks")
+    src.add_argument("--labelme-dir", metavar="DIR", help="read labelme JSON files (DIR/*.json)")
+    src.add_argument("--yolo-data", metavar="DATA_YAML", help="read an Ultralytics YOLO "
+                     "segmentation dataset; its train/val split is kept")
+    src.add_argument("--cvat-xml", metavar="FILE", help="read a 'CVAT for images 1.1' XML "
+                     "(images in images/ beside it)")
+    src.add_argument("--instance-masks-dir", metavar="DIR", help="read instance-ID mask PNGs "
+                     "(DIR/images, DIR/instances + a value->class mapping or DIR/class_masks)")
     inst = p.add_argument_group("instances")
     inst.add_argument("--instance-mode", choices=INSTANCE_MODES,
                       help="class: one instance per class (tutorial, no XML); components: "
@@ -58,11 +67,13 @@ def register(sub) -> None:
     inst.add_argument("--min-instance-area", type=int, default=1, metavar="PX",
                       help="components mode: drop (and report) smaller components")
     out = p.add_argument_group("output")
-    out.add_argument("--output-dir", help="default: DATA_DIR/records")
+    out.add_argument("--output-dir", help="default: DATA_DIR/records (other inputs: "
+                     "records/ beside them)")
     out.add_argument("--train-name", default="train", help="record prefix, default %(default)s")
     out.add_argument("--val-name", default="val", help="record prefix, default %(default)s")
-    out.add_argument("--val-fraction", type=float, default=0.2,
-                     help="share of images for the val split (0 = none), default %(default)s")
+    out.add_argument("--val-fraction", type=float, default=None,
+                     help="share of images for the val split (0 = none), default 0.2 "
+                     "(a YOLO dataset keeps its own split)")
     out.add_argument("--seed", type=int, default=0, help="split seed, default %(default)s")
     out.add_argument("--num-shards", type=int, default=1, help="shards per split")
     out.add_argument("--coco-json-out", action="store_true",
@@ -107,21 +118,40 @@ def instance_mode(mode, bboxes_provided) -> str:
     return mode or implied or "class"
 
 
+def _default_output_dir(args):
+    """DATA_DIR/records, or records/ in (or beside) the labelme/YOLO/CVAT/instance input."""
+    from pathlib import Path
+
+    if args.data_dir:
+        return str(Path(args.data_dir) / "records")
+    for folder in (args.labelme_dir, args.instance_masks_dir):
+        if folder:
+            return str(Path(folder) / "records")
+    for file in (args.yolo_data, args.cvat_xml):
+        if file:
+            return str(Path(file).parent / "records")
+    return None
+
+
 def run(args) -> int:
     from pathlib import Path
 
     from tfmask.alloc import keep_freed_memory
     from tfmask.data.convert import ConvertConfig, convert
 
-    output_dir = args.output_dir or (str(Path(args.data_dir) / "records") if args.data_dir
-                                     else None)
+    output_dir = args.output_dir or _default_output_dir(args)
+    val_fraction = args.val_fraction
+    if val_fraction is None:
+        val_fraction = 0.0 if args.yolo_data else 0.2
     cfg = ConvertConfig(
         data_dir=args.data_dir, images_dir=args.images_dir, masks_dir=args.masks_dir,
         bboxes_dir=args.bboxes_dir, label_map_path=args.label_map_path,
         class_pixels=tuple(args.class_pixels), coco_json=args.coco_json,
+        labelme_dir=args.labelme_dir, yolo_data=args.yolo_data, cvat_xml=args.cvat_xml,
+        instance_masks_dir=args.instance_masks_dir,
         instance_mode=instance_mode(args.instance_mode, args.bboxes_provided),
         min_instance_area=args.min_instance_area, output_dir=output_dir,
-        train_name=args.train_name, val_name=args.val_name, val_fraction=args.val_fraction,
+        train_name=args.train_name, val_name=args.val_name, val_fraction=val_fraction,
         seed=args.seed, num_shards=args.num_shards, write_coco_json=args.coco_json_out,
         skip_invalid=args.skip_invalid, workers=args.workers,
         max_image_pixels=args.max_image_pixels, progress=not args.no_progress)

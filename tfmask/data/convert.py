@@ -39,7 +39,7 @@ from tfmask.data.instances import INSTANCE_MODES
 from tfmask.config.label_map import load_label_map, read_label_map
 from tfmask.data.records.writer import ShardedWriter, shard_paths
 from tfmask.data.report import ConversionReport, Problem
-from tfmask.data.sources import coco_json, masks_voc
+from tfmask.data.sources import coco_json, masks_voc, select
 from tfmask.data.sources.base import ItemResult
 
 LABEL_MAP_NAME = "label_map.pbtxt"
@@ -58,6 +58,9 @@ class ConvertConfig:
       label_map_path: defaults to ``DATA_DIR/label.pbtxt``.
       class_pixels: ``--class-pixel`` specs (``speaker=76``, ``cup=255,0,0``).
       coco_json: read this COCO file instead of masks (images from images_dir).
+      labelme_dir / yolo_data / cvat_xml / instance_masks_dir: read that
+        format instead (see :mod:`tfmask.data.sources.select`); a YOLO
+        dataset keeps its own train/val split, so ``val_fraction`` must be 0.
       instance_mode: ``class``, ``components`` or ``box``.
       min_instance_area: components smaller than this (pixels) are dropped.
       output_dir: where records and side files go.
@@ -77,6 +80,10 @@ class ConvertConfig:
     label_map_path: Optional[str] = None
     class_pixels: Sequence[str] = ()
     coco_json: Optional[str] = None
+    labelme_dir: Optional[str] = None
+    yolo_data: Optional[str] = None
+    cvat_xml: Optional[str] = None
+    instance_masks_dir: Optional[str] = None
     instance_mode: str = "class"
     min_instance_area: int = 1
     output_dir: Optional[str] = None
@@ -106,8 +113,12 @@ class ConvertConfig:
         if self.num_shards < 1 or self.workers < 1 or self.min_instance_area < 0:
             raise ConfigError("--num-shards and --workers must be >= 1, "
                               "--min-instance-area >= 0")
-        if self.coco_json is None and self.data_dir is None:
+        other = select.chosen(self)
+        if self.coco_json is None and self.data_dir is None and other is None:
             raise ConfigError("give a dataset folder (--data-dir) or a COCO file (--coco-json)")
+        if other == "yolo_data" and self.val_fraction > 0:
+            raise ConfigError("--val-fraction: a YOLO dataset keeps the train/val split of "
+                              "its data.yaml; leave --val-fraction out")
         if self.output_dir is None:
             raise ConfigError("no output folder given")
         if self.val_fraction > 0 and self.train_name == self.val_name:
@@ -237,7 +248,12 @@ def plan_conversion(cfg: ConvertConfig) -> Plan:
       ConfigError: contradictory options.
     """
     cfg.validate()
-    items, fn, label_map, scan_problems = _scan(cfg)
+    other = select.scan_other(cfg)
+    if other is not None:
+        items, fn, label_map, scan_problems = (other.items, other.convert_item,
+                                               other.label_map, other.problems)
+    else:
+        items, fn, label_map, scan_problems = _scan(cfg)
     report = ConversionReport()
     for p in scan_problems:
         if p.is_error and not cfg.skip_invalid:
@@ -246,7 +262,8 @@ def plan_conversion(cfg: ConvertConfig) -> Plan:
         if p.is_error:
             report.skipped.append(p.line())
     Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
-    is_val = split_is_val(len(items), cfg.val_fraction, cfg.seed)
+    is_val = split_is_val(len(items), cfg.val_fraction, cfg.seed) \
+        if other is None or other.is_val is None else other.is_val
     names = [cfg.train_name] + ([cfg.val_name] if is_val.any() else [])
     return Plan(items, fn, label_map, report, is_val, names)
 
@@ -270,7 +287,9 @@ def record_result(plan: Plan, cfg: ConvertConfig, result: ItemResult) -> bool:
 
 
 def no_valid_images(cfg: ConvertConfig) -> DataError:
-    return DataError(cfg.path(cfg.images_dir), "no valid images to write; every image was "
+    other = select.chosen(cfg)
+    where = cfg.path(getattr(cfg, other) if other else cfg.images_dir)
+    return DataError(where, "no valid images to write; every image was "
                      "skipped (see the problems above)", kind="invalid")
 
 

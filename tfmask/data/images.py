@@ -15,7 +15,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -142,13 +142,20 @@ def jpeg_structure_problem(data: bytes) -> str:
     return "the file ends before the image data"
 
 
-def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> LoadedImage:
+def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+               data: Optional[bytes] = None) -> LoadedImage:
     """Reads an image file for a record.
+
+    Args:
+      path: the image file; with ``data``, only the name errors give.
+      max_pixels: larger images are refused before decoding.
+      data: the file's bytes when they come from elsewhere (labelme's
+        embedded ``imageData``).
 
     Raises:
       DataError: empty, truncated, not an image, not JPEG/PNG, or too large.
     """
-    data = _read_bytes(path, "image")
+    data = _read_bytes(path, "image") if data is None else data
     img = _open(path, data, "image", max_pixels)
     if img.format not in _KEEP_MODES:
         raise DataError(path, f"image format {img.format} is not supported; use JPEG or PNG",

@@ -26,7 +26,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from lxml import etree
@@ -331,7 +331,8 @@ def _texture(rng, obj: _Placed, photo_rgb: np.ndarray, ys: np.ndarray, xs: np.nd
 
 def _make_example(rng, size_hw, photo_rgbs: Sequence[np.ndarray], min_objects: int,
                   max_objects: int):
-    """One image: (photo uint8 HxWx3, class map uint8 HxW, [(class index, box)], dropped).
+    """One image: (photo uint8 HxWx3, class map uint8 HxW, [(class index, box)], dropped,
+    instance map int32 HxW: 0 background, j + 1 the visible pixels of objects[j]).
 
     Boxes are ``(xmin, ymin, xmax, ymax)`` pixel edges of the visible pixels:
     xmin is the first visible column, xmax the last visible column + 1.
@@ -346,17 +347,19 @@ def _make_example(rng, size_hw, photo_rgbs: Sequence[np.ndarray], min_objects: i
     inst, keep = _visible(placed, size_hw)
     photo = _background(rng, *size_hw)
     class_map = np.zeros(size_hw, np.uint8)
+    instance_map = np.zeros(size_hw, np.int32)
     objects = []
     for k in keep:
         obj = placed[k]
         ys, xs = np.nonzero(inst == k + 1)
         photo[ys, xs] = _texture(rng, obj, photo_rgbs[obj.class_index], ys, xs)
         class_map[ys, xs] = obj.class_index + 1
+        instance_map[ys, xs] = len(objects) + 1
         objects.append((obj.class_index, (int(xs.min()), int(ys.min()),
                                           int(xs.max()) + 1, int(ys.max()) + 1)))
     photo += rng.normal(0, 4, photo.shape)
     return np.clip(np.rint(photo), 0, 255).astype(np.uint8), class_map, objects, \
-        len(placed) - len(keep)
+        len(placed) - len(keep), instance_map
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
@@ -405,7 +408,8 @@ def synthesize(out_dir: PathLike, *, num_train: int = 40, num_test: int = 5,
                size_hw: Tuple[int, int] = (192, 256),
                classes: Sequence[SynthClass] = DEFAULT_CLASSES, min_objects: int = 1,
                max_objects: int = 5, seed: int = 0, mask_mode: str = "L",
-               image_format: str = "jpg", overwrite: bool = False) -> SynthSummary:
+               image_format: str = "jpg", overwrite: bool = False,
+               on_train_image: Optional[Callable[..., None]] = None) -> SynthSummary:
     """Writes a synthetic dataset in the tutorial layout (see the module docstring).
 
     Args:
@@ -422,6 +426,11 @@ def synthesize(out_dir: PathLike, *, num_train: int = 40, num_test: int = 5,
       image_format: ``jpg`` or ``png`` photos.
       overwrite: allow a folder that already has images; old ``image*``/``test*``
         files there are removed first.
+      on_train_image: called after each train image is written as
+        ``on_train_image(image_name, instance_map, class_names)``: instance_map
+        is [H, W] int32 (0 background, j + 1 the visible pixels of object j) and
+        class_names[j] its class; :mod:`tfmask.data.synth_formats` writes the
+        other annotation formats from it.
 
     Raises:
       ConfigError: invalid arguments, or a non-empty folder without ``overwrite``.
@@ -439,7 +448,7 @@ def synthesize(out_dir: PathLike, *, num_train: int = 40, num_test: int = 5,
     for split, count in ((0, num_train), (1, num_test)):
         for i in range(1, count + 1):
             rng = np.random.default_rng([seed, split, i])
-            photo, class_map, objects, n_dropped = _make_example(
+            photo, class_map, objects, n_dropped, instance_map = _make_example(
                 rng, size_hw, photo_rgbs, min_objects, max_objects)
             stem = f"{'image' if split == 0 else 'test'}{i:04d}"
             image_name = f"{stem}.{image_format}"
@@ -454,6 +463,9 @@ def synthesize(out_dir: PathLike, *, num_train: int = 40, num_test: int = 5,
                          _voc_xml(image_name, size_hw, objects, classes))
             for class_index, _ in objects:
                 counts[classes[class_index].name] += 1
+            if on_train_image is not None:
+                on_train_image(image_name, instance_map,
+                               [classes[class_index].name for class_index, _ in objects])
             dropped += n_dropped
     (out / "test_images").mkdir(parents=True, exist_ok=True)
     label_map = LabelMap(tuple(LabelClass(i + 1, f"{c.name}{c.gray:03d}")

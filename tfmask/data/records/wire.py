@@ -22,7 +22,7 @@ module writes exactly the bytes TensorFlow would (tests compare them with
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO, Dict, Sequence, Union
+from typing import BinaryIO, Dict, Iterator, Sequence, Union
 
 import google_crc32c
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -120,3 +120,27 @@ def write_record(stream: BinaryIO, data: bytes) -> None:
     stream.write(struct.pack("<I", masked_crc32c(header)))
     stream.write(data)
     stream.write(struct.pack("<I", masked_crc32c(data)))
+
+
+def read_records(stream: BinaryIO) -> Iterator[bytes]:
+    """Yields the data of each TFRecord in a binary stream, CRCs checked (no TensorFlow).
+
+    Raises:
+      ValueError: a truncated record or a CRC mismatch (a corrupt file).
+    """
+    while True:
+        header = stream.read(12)
+        if not header:
+            return
+        if len(header) < 12:
+            raise ValueError("truncated record header")
+        (length,), (crc,) = struct.unpack("<Q", header[:8]), struct.unpack("<I", header[8:])
+        if masked_crc32c(header[:8]) != crc:
+            raise ValueError("record length CRC mismatch")
+        data = stream.read(length)
+        footer = stream.read(4)
+        if len(data) < length or len(footer) < 4:
+            raise ValueError("truncated record")
+        if masked_crc32c(data) != struct.unpack("<I", footer)[0]:
+            raise ValueError("record data CRC mismatch")
+        yield data
