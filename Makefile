@@ -32,7 +32,7 @@ BENCH_ARGS      ?=
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c requirements.lock -e '.[test,beam]'
+	$(VENV)/bin/pip install -q -c requirements.lock -e '.[test,beam,peers]'
 	touch $(STAMP)
 
 install: $(STAMP)
