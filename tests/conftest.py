@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny datasets in the tutorial layout with known geometry.
+"""Shared fixtures: tiny datasets in the tutorial layout with known geometry, and the
+shipped tiny config pointed at a small record set (training tests).
+
+One conftest for the whole suite: test modules import helpers with
+``from conftest import ...``, and a second conftest.py in a subfolder would
+shadow this one for modules collected after it.
 
 Objects are axis-aligned rectangles, so the expected instance masks and boxes
 follow from the object list alone, independently of the converter.
@@ -7,6 +12,7 @@ follow from the object list alone, independently of the converter.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
@@ -124,3 +130,36 @@ def make_dataset(root: Path, layout=None, size_hw=SIZE_HW, mask_mode: str = "L",
 @pytest.fixture
 def dataset(tmp_path) -> Dataset:
     return make_dataset(tmp_path / "data")
+
+
+# --- training tests: the shipped tiny config and a small record set
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "mask_rcnn_tiny_cpu.config"
+
+
+def write_config(path: Path, records: Path, **replace) -> Path:
+    """The shipped tiny config, pointed at ``records``, with text replacements.
+
+    ``replace`` maps a regex to its replacement (applied in order).
+    """
+    text = TINY.read_text()
+    text = text.replace("../dataset/records", str(records))
+    for pattern, repl in replace.items():
+        text, n = re.subn(pattern, repl, text)
+        assert n, f"pattern {pattern!r} not found in the tiny config"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tmp_path_factory) -> Path:
+    from tfmask.data.convert import ConvertConfig, convert
+    from tfmask.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("tiny")
+    synthesize(root / "data", num_train=12, num_test=0, size_hw=(96, 128), seed=1,
+               min_objects=1, max_objects=3)
+    convert(ConvertConfig(data_dir=str(root / "data"), output_dir=str(root / "records"),
+                          instance_mode="box", val_fraction=0.25, progress=False))
+    return root / "records"

@@ -1,19 +1,29 @@
-"""The small annotation dataclasses every input format produces.
+"""The annotation vocabulary: what every stage says about the objects in an image.
 
-A source reader (:mod:`tfmask.data.sources`) turns one input image and its labels
-into a :class:`Sample`; :mod:`tfmask.data.records.writer` turns a Sample into a
-``tf.train.Example``. Both dataclasses validate themselves when built, so a
-bad instance can never reach a record.
+* :class:`Instances` -- ground truth: a source reader (:mod:`tfmask.data.sources`)
+  turns one input image and its labels into a :class:`Sample` holding them,
+  and :mod:`tfmask.data.records.writer` turns the Sample into a
+  ``tf.train.Example``; :class:`~tfmask.data.records.reader.DecodedExample`
+  gives them back from a record (``.instances``).
+* :class:`Detections` -- predictions: the same fields plus ``scores``
+  (:class:`tfmask.inference.predictor.Predictor` returns them).
 
-Coordinate convention: boxes are ``[xmin, ymin, xmax, ymax]`` in pixel
-*edges* (float), ``0 <= xmin < xmax <= width``; a box covering pixel columns
-2..4 is ``xmin=2, xmax=5``.
+Both use the same field names and dtypes and validate themselves when built
+with the same checks (:func:`check_instance_arrays`), so a bad instance never
+reaches a record or a caller. Class ids are label-map ids (>= 1, as in the
+OD API; 0 is the background), and ``class_names`` are the label map's plain
+names for them (:meth:`tfmask.config.label_map.LabelMap.names_of`).
+
+Coordinate convention: boxes are ``boxes_xyxy_px``, ``[xmin, ymin, xmax,
+ymax]`` in pixel *edges* (float), ``0 <= xmin < xmax <= width``; a box
+covering pixel columns 2..4 is ``xmin=2, xmax=5``. Conversions to the other
+layouts are in :mod:`tfmask.boxes`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Tuple
+from typing import Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -61,25 +71,17 @@ class Instances:
     is_crowd: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self):
-        masks = np.asarray(self.masks, dtype=bool)
-        boxes = np.asarray(self.boxes_xyxy_px, dtype=np.float32).reshape(-1, 4)
-        raw_ids = np.asarray(self.class_ids).reshape(-1)
-        if raw_ids.size and not np.issubdtype(raw_ids.dtype, np.integer):
-            raise ValueError(f"class ids must be integers, got {raw_ids.tolist()}")
-        ids = raw_ids.astype(np.int64)
-        crowd = (np.zeros(len(ids), bool) if self.is_crowd is None
-                 else np.asarray(self.is_crowd, dtype=bool).reshape(-1))
-        object.__setattr__(self, "masks", masks)
-        object.__setattr__(self, "boxes_xyxy_px", boxes)
-        object.__setattr__(self, "class_ids", ids)
-        object.__setattr__(self, "class_names", tuple(self.class_names))
-        object.__setattr__(self, "is_crowd", crowd)
+        masks, boxes, ids, names = check_instance_arrays(
+            self.masks, self.boxes_xyxy_px, self.class_ids, self.class_names)
         n = len(ids)
-        if masks.ndim != 3 or masks.shape[0] != n:
-            raise ValueError(f"masks must be [N={n}, H, W], got {masks.shape}")
-        if not (len(boxes) == len(self.class_names) == len(crowd) == n):
-            raise ValueError("boxes, class ids, names and is_crowd must have one entry "
-                             "per instance")
+        crowd = (np.zeros(n, bool) if self.is_crowd is None
+                 else np.asarray(self.is_crowd, dtype=bool).reshape(-1))
+        if len(crowd) != n:
+            raise ValueError(f"is_crowd must have one entry per instance ({n}), "
+                             f"got {len(crowd)}")
+        for name, value in (("masks", masks), ("boxes_xyxy_px", boxes), ("class_ids", ids),
+                            ("class_names", names), ("is_crowd", crowd)):
+            object.__setattr__(self, name, value)
         if n == 0:
             return
         h, w = masks.shape[1:]
@@ -107,6 +109,83 @@ class Instances:
     def empty(size_hw: Tuple[int, int]) -> "Instances":
         return Instances(np.zeros((0, *size_hw), bool), np.zeros((0, 4), np.float32),
                          np.zeros(0, np.int64), ())
+
+
+def check_instance_arrays(masks, boxes_xyxy_px, class_ids, class_names,
+                          size_hw: Optional[Tuple[int, int]] = None):
+    """The checks every per-image instance container shares.
+
+    Args:
+      masks: [N, H, W], anything convertible to bool.
+      boxes_xyxy_px: [N, 4] (or empty), convertible to float32.
+      class_ids: [N] integers.
+      class_names: N strings.
+      size_hw: when given, masks must be [N, *size_hw].
+
+    Returns:
+      ``(masks [N, H, W] bool, boxes [N, 4] float32, class_ids [N] int64,
+      class_names tuple)``.
+
+    Raises:
+      ValueError: naming the field whose shape or type is wrong.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    boxes = np.asarray(boxes_xyxy_px, dtype=np.float32).reshape(-1, 4)
+    raw_ids = np.asarray(class_ids).reshape(-1)
+    if raw_ids.size and not np.issubdtype(raw_ids.dtype, np.integer):
+        raise ValueError(f"class_ids must be integers, got {raw_ids.tolist()}")
+    ids = raw_ids.astype(np.int64)
+    names = tuple(class_names)
+    n = len(ids)
+    if masks.ndim != 3 or masks.shape[0] != n:
+        raise ValueError(f"masks must be [N={n}, H, W], got {masks.shape}")
+    if size_hw is not None and masks.shape[1:] != tuple(size_hw):
+        raise ValueError(f"masks must be [N, {size_hw[0]}, {size_hw[1]}], got {masks.shape}")
+    if len(boxes) != n or len(names) != n:
+        raise ValueError(f"boxes_xyxy_px, class_ids and class_names must have one entry per "
+                         f"instance, got {len(boxes)}, {n} and {len(names)}")
+    return masks, boxes, ids, names
+
+
+@dataclass(frozen=True)
+class Detections:
+    """The K detections of one image, best first: :class:`Instances` plus scores.
+
+    Attributes:
+      boxes_xyxy_px: [K, 4] float32 pixel edges on the original image.
+      class_ids: [K] int64 label-map ids.
+      class_names: K plain class names (the export's label map).
+      scores: [K] float32 in [0, 1].
+      masks: [K, H, W] bool instance masks on the original image (a mask may
+        be empty: the model's mask for a box can fall below the threshold).
+      size_hw: (H, W) of the image.
+    """
+
+    boxes_xyxy_px: np.ndarray
+    class_ids: np.ndarray
+    class_names: Tuple[str, ...]
+    scores: np.ndarray
+    masks: np.ndarray
+    size_hw: Tuple[int, int]
+
+    def __post_init__(self):
+        size_hw = tuple(int(v) for v in self.size_hw)
+        masks, boxes, ids, names = check_instance_arrays(
+            self.masks, self.boxes_xyxy_px, self.class_ids, self.class_names, size_hw)
+        scores = np.asarray(self.scores, dtype=np.float32)
+        if scores.shape != (len(ids),):
+            raise ValueError(f"scores must have shape ({len(ids)},), got {scores.shape}")
+        for name, value in (("masks", masks), ("boxes_xyxy_px", boxes), ("class_ids", ids),
+                            ("class_names", names), ("scores", scores), ("size_hw", size_hw)):
+            object.__setattr__(self, name, value)
+
+    def __len__(self) -> int:
+        return len(self.class_ids)
+
+
+def class_names_for(class_ids, names_by_id: Mapping[int, str]) -> Tuple[str, ...]:
+    """The name of each label-map id; an id the label map lacks is shown as its number."""
+    return tuple(names_by_id.get(int(c), str(int(c))) for c in np.asarray(class_ids).reshape(-1))
 
 
 def tight_box_xyxy_px(mask: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from tfmask import engine_private
 from tfmask.bench.common import Row, Section
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -142,9 +143,8 @@ def alternate_step_times(trainer, iterators: Dict[str, object], rounds: int, blo
     one = tf.constant(1, tf.int32)
     for r in range(rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
-            # Orbit's StandardTrainer keeps its iterator here; swapping it keeps
-            # the trainer's compiled train loop (same element spec) in use.
-            trainer._train_iter = iterators[name]  # noqa: SLF001
+            # Same element spec: the trainer's compiled train loop stays in use.
+            engine_private.set_train_iterator(trainer, iterators[name])
             for i in range(block):
                 start = time.perf_counter()
                 trainer.train(one)

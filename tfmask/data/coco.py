@@ -17,6 +17,7 @@ from pycocotools import mask as mask_utils
 
 from tfmask.annotation import Instances
 from tfmask.atomic import atomic_write
+from tfmask.boxes import coco_bbox
 from tfmask.errors import PathLike
 from tfmask.config.label_map import LabelMap
 
@@ -39,9 +40,8 @@ def annotation_entries(image_id: int, instances: Instances) -> List[dict]:
     for mask, box, cid, crowd, area in zip(instances.masks, instances.boxes_xyxy_px,
                                            instances.class_ids, instances.is_crowd,
                                            instances.areas_px):
-        x0, y0, x1, y1 = (float(v) for v in box)
         out.append({"image_id": int(image_id), "category_id": int(cid),
-                    "bbox": [x0, y0, x1 - x0, y1 - y0], "area": float(area),
+                    "bbox": coco_bbox(box), "area": float(area),
                     "iscrowd": int(crowd), "segmentation": encode_rle(mask)})
     return out
 

@@ -47,6 +47,7 @@ from typing import Dict, Tuple
 
 import tensorflow as tf
 
+from tfmask import engine_private
 from tfmask.errors import ConfigError
 from tfmask.data.records.feature_keys import IMAGE_ENCODED
 from tfmask.export.signature import INPUT_NAME, INPUT_TYPES  # noqa: F401  (re-exported)
@@ -264,7 +265,8 @@ def _mask_probs(model, features, rois: tf.Tensor, classes: tf.Tensor) -> tf.Tens
     logits = model.mask_head([tf.reshape(roi_features, [-1, 1, crop_h, crop_w, channels]),
                               tf.reshape(classes, [-1, 1])])  # [B*K, 1, m, m]
     m_hw = tf.shape(logits)[2:]
-    return tf.reshape(tf.sigmoid(logits), tf.concat([tf.shape(rois)[:2], m_hw], axis=0))
+    probs = tf.sigmoid(tf.cast(logits, tf.float32))  # bfloat16 under a mixed policy
+    return tf.reshape(probs, tf.concat([tf.shape(rois)[:2], m_hw], axis=0))
 
 
 def run_model(model, images: tf.Tensor, image_shape: tf.Tensor,
@@ -284,8 +286,7 @@ def run_model(model, images: tf.Tensor, image_shape: tf.Tensor,
       ``num_detections`` [B] int32 (the K_b), ``detection_masks`` [B, N, m, m]
       box-relative mask probabilities.
     """
-    out, _ = model._call_box_outputs(  # pylint: disable=protected-access
-        images=images, image_shape=image_shape, anchor_boxes=anchors, training=False)
+    out, _ = engine_private.box_outputs(model, images, image_shape, anchors)
     n = out["detection_scores"].shape[1]  # static max_num_detections
     order, count = _survivor_order(out, min_score)
     keep = tf.range(n)[None, :] < count[:, None]  # [B, N] after reordering

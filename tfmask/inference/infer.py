@@ -111,14 +111,13 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 
 def coco_results(image_id: int, file_name: str, det) -> List[dict]:
     """COCO result dicts of one image's :class:`~tfmask.inference.predictor.Detections`."""
+    from tfmask.boxes import coco_bbox
     from tfmask.data.coco import encode_rle
 
     out = []
     for box, cid, score, mask in zip(det.boxes_xyxy_px, det.class_ids, det.scores, det.masks):
-        x0, y0, x1, y1 = (float(v) for v in box)
         out.append({"image_id": int(image_id), "file_name": file_name,
-                    "category_id": int(cid),
-                    "bbox": [round(x0, 3), round(y0, 3), round(x1 - x0, 3), round(y1 - y0, 3)],
+                    "category_id": int(cid), "bbox": coco_bbox(box, decimals=3),
                     "score": round(float(score), 5), "segmentation": encode_rle(mask)})
     return out
 

@@ -16,50 +16,15 @@ is applied as it was for the training records.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
+from tfmask.annotation import Detections, class_names_for
 from tfmask.errors import ConfigError, DataError, PathLike
 
 ImageLike = Union[np.ndarray, PathLike]
-
-
-@dataclass(frozen=True)
-class Detections:
-    """The K detections of one image kept by a :class:`Predictor`, best first.
-
-    Attributes:
-      boxes_xyxy_px: [K, 4] float32 ``[x0, y0, x1, y1]`` pixel edges on the
-        original image (a box covering columns 2..4 has x0=2, x1=5).
-      class_ids: [K] int64 label-map ids.
-      class_names: K names from the export's label map.
-      scores: [K] float32 in [0, 1].
-      masks: [K, H, W] bool instance masks on the original image.
-      size_hw: (H, W) of the image.
-    """
-
-    boxes_xyxy_px: np.ndarray
-    class_ids: np.ndarray
-    class_names: List[str]
-    scores: np.ndarray
-    masks: np.ndarray
-    size_hw: Tuple[int, int]
-
-    def __post_init__(self):
-        k = len(self.class_names)
-        h, w = self.size_hw
-        checks = {"boxes_xyxy_px": (self.boxes_xyxy_px, (k, 4)),
-                  "class_ids": (self.class_ids, (k,)), "scores": (self.scores, (k,)),
-                  "masks": (self.masks, (k, h, w))}
-        for name, (value, shape) in checks.items():
-            if np.shape(value) != shape:
-                raise ValueError(f"{name} must have shape {shape}, got {np.shape(value)}")
-
-    def __len__(self) -> int:
-        return len(self.class_names)
 
 
 def read_image(path: PathLike) -> np.ndarray:
@@ -148,6 +113,7 @@ class Predictor:
 
     def _detections(self, out: Dict[str, np.ndarray], row: int,
                     size_hw: Tuple[int, int]) -> Detections:
+        from tfmask.boxes import yxyx_to_xyxy
         from tfmask.export.serving import MASK_THRESHOLD, paste_masks
 
         h, w = size_hw
@@ -165,9 +131,9 @@ class Predictor:
         else:
             masks = np.zeros((0, h, w), bool)
         return Detections(
-            boxes_xyxy_px=boxes_yxyx[:, [1, 0, 3, 2]].astype(np.float32),
+            boxes_xyxy_px=yxyx_to_xyxy(boxes_yxyx),
             class_ids=class_ids,
-            class_names=[self.class_names.get(int(c), str(int(c))) for c in class_ids],
+            class_names=class_names_for(class_ids, self.class_names),
             scores=scores[keep], masks=masks, size_hw=(h, w))
 
 

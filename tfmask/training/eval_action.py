@@ -14,6 +14,8 @@ from typing import Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
+from tfmask.annotation import class_names_for
+from tfmask.boxes import xyxy_to_xywh, yxyx_to_xyxy
 from tfmask.draw import overlay
 
 _SHOWN = ("AP", "AP50", "mask_AP", "mask_AP50")
@@ -65,14 +67,14 @@ def draw_predictions(images: np.ndarray, outputs: Mapping, class_names: Mapping[
         keep = scores >= min_score
         boxes_yxyx = np.asarray(outputs["detection_boxes"][b][:n])[keep]
         classes = np.asarray(outputs["detection_classes"][b][:n])[keep].astype(int)
-        boxes_xyxy = boxes_yxyx[:, [1, 0, 3, 2]]
+        boxes_xyxy = yxyx_to_xyxy(boxes_yxyx)
         if len(boxes_xyxy):
-            xywh = np.concatenate([boxes_xyxy[:, :2], boxes_xyxy[:, 2:] - boxes_xyxy[:, :2]], 1)
             masks = paste_instance_masks(np.asarray(outputs["detection_masks"][b][:n])[keep],
-                                         xywh, rgb.shape[1], rgb.shape[2]).astype(bool)
+                                         xyxy_to_xywh(boxes_xyxy), rgb.shape[1],
+                                         rgb.shape[2]).astype(bool)
         else:
             masks = np.zeros((0,) + rgb.shape[1:3], bool)
-        labels = [class_names.get(int(c), str(int(c))) for c in classes]
+        labels = class_names_for(classes, class_names)
         picture = overlay(rgb[b], masks, boxes_xyxy, labels, scores=scores[keep])
         pictures.append(picture)
     return pictures

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from tfmask import engine_private
 from tfmask.atomic import atomic_write
 from tfmask.errors import DataError, PathLike, TfmaskError
 from tfmask.data.records.reader import expand_record_paths
@@ -79,24 +80,6 @@ def _prepare_eval(params, sample_1_of_n: int) -> int:
 
 
 @contextmanager
-def _quiet_orbit():
-    """Orbit prints each train/eval log dict to stdout as well as logging it;
-    tfmask prints its own progress line, so Orbit's copy goes to the log only."""
-    import orbit.controller as orbit_controller
-    from absl import logging as absl_logging
-
-    original = getattr(orbit_controller, "_log", None)
-    if original is None:  # a newer Orbit without the hook: leave it alone
-        yield
-        return
-    orbit_controller._log = absl_logging.info
-    try:
-        yield
-    finally:
-        orbit_controller._log = original
-
-
-@contextmanager
 def _sigterm_as_interrupt():
     """SIGTERM (a scheduler's stop) behaves like Ctrl-C during training."""
     def handler(signum, frame):
@@ -114,9 +97,12 @@ def _sigterm_as_interrupt():
 
 
 def _build(exp: Experiment, strategy, logging_dir: str, train: bool,
-           say: Callable[[str], None] = print):
-    from official.core import task_factory, train_utils
+           say: Callable[[str], None] = print, resume_checkpoint: Optional[str] = None):
+    """(task, trainer); ``resume_checkpoint``: a non-chief worker's restore (see the task)."""
+    from official.core import train_utils
     from official.modeling import performance
+
+    from tfmask.training.task import MaskRCNNTask
 
     params = exp.params
     # Model Garden scans the eval records into LOGGING_DIR/annotation.json and
@@ -130,10 +116,14 @@ def _build(exp: Experiment, strategy, logging_dir: str, train: bool,
     with strategy.scope():
         # logging_dir: with no annotation file the task writes the eval ground
         # truth it scanned from the records there.
-        task = task_factory.get_task(params.task, logging_dir=logging_dir)
-        task.say = say  # the warm-start report
+        built = {}
+        restore = ((lambda: built["trainer"].checkpoint.restore(resume_checkpoint))
+                   if resume_checkpoint else None)
+        task = MaskRCNNTask(params.task, logging_dir=logging_dir, say=say,
+                            restore_instead_of_warm_start=restore)
         trainer = train_utils.create_trainer(params, task, train=train, evaluate=True,
                                              checkpoint_exporter=None)
+        built["trainer"] = trainer
     # Frozen parts are set before the first step traces model.trainable_variables.
     parts = trainer.model.checkpoint_items
     for group in exp.frozen_groups:
@@ -186,13 +176,14 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
         save_record(exp, model_dir)
         for debris in remove_interrupted_saves(model_dir):
             say(f"removed {debris}, left by a run killed while saving a checkpoint")
-    task, trainer = _build(exp, strategy, logging_dir, train=True, say=say)
     latest = tf.train.latest_checkpoint(model_dir)
+    # Non-chief workers restore the chief's checkpoint in place of the warm start.
+    task, trainer = _build(exp, strategy, logging_dir, train=True, say=say,
+                           resume_checkpoint=latest if latest and not chief else None)
     controller_cls = orbit.Controller
     if latest:
         say(f"resuming from {latest}")
-        if not chief:  # restored in place of the warm start (see the task)
-            task.resume_from = (trainer.checkpoint, latest)
+        if not chief:
             controller_cls = _resuming_controller(_checkpoint_step(latest))
     total = params.trainer.train_steps
     action = ProgressAction(trainer.global_step, total, say=say, every=log_every)
@@ -209,7 +200,7 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
         f"steps in {model_dir} (last {params.trainer.max_to_keep} kept); evaluating on "
         f"{n_eval} images every {params.trainer.validation_interval} steps")
     try:
-        with _sigterm_as_interrupt(), _quiet_orbit():
+        with _sigterm_as_interrupt(), engine_private.orbit_log_to_absl_only():
             train_lib.run_experiment(
                 distribution_strategy=strategy, task=task, mode="train_and_eval",
                 params=params, model_dir=model_dir, trainer=trainer,
@@ -249,7 +240,7 @@ def _resuming_controller(step: int):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             if self.checkpoint_manager is not None:
-                self.checkpoint_manager._last_checkpoint_step = step  # noqa: SLF001
+                engine_private.set_last_checkpoint_step(self.checkpoint_manager, step)
 
     return ResumingController
 

@@ -118,15 +118,27 @@ def build_inception_resnet_v2(input_specs, backbone_config, norm_activation_conf
 class MaskRCNNTask(maskrcnn.MaskRCNNTask):
     """Model Garden's Mask R-CNN task with tfmask's input parser and warm start.
 
-    ``say`` receives the warm-start report (the training loop sets it to its
-    printer); ``init_report`` keeps the last one.
+    Args:
+      params: the task config (:class:`MaskRCNNTaskConfig`).
+      logging_dir: where Model Garden writes what the task logs.
+      name: the task name.
+      say: receives the warm-start report (default: absl's ``logging.info``).
+      restore_instead_of_warm_start: called instead of the warm start (a
+        non-chief worker resuming a multi-worker run: Model Garden gives it an
+        empty temporary checkpoint dir, so it restores the chief's checkpoint
+        where the chief restores its own, in the same order of variable
+        creation).
+
+    ``init_report`` keeps the last warm-start report.
     """
 
-    say: Callable[[str], None] = staticmethod(logging.info)
-    init_report = None
-    # (tf.train.Checkpoint, path): on non-chief workers resuming a run, the
-    # chief's checkpoint, restored where the chief restores its own.
-    resume_from = None
+    def __init__(self, params, logging_dir: Optional[str] = None, name: Optional[str] = None,
+                 say: Callable[[str], None] = logging.info,
+                 restore_instead_of_warm_start: Optional[Callable[[], None]] = None):
+        super().__init__(params, logging_dir=logging_dir, name=name)
+        self.say = say
+        self.restore_instead_of_warm_start = restore_instead_of_warm_start
+        self.init_report = None
 
     def build_inputs(self, params: DataConfig,
                      input_context: Optional[object] = None,
@@ -177,12 +189,8 @@ class MaskRCNNTask(maskrcnn.MaskRCNNTask):
         """
         from tfmask.training.warm_start import warm_start
 
-        if self.resume_from is not None:
-            # Model Garden gives non-chief workers an empty temporary checkpoint
-            # dir, so this runs where the chief restores: restore the same
-            # checkpoint here, in the same order of variable creation.
-            checkpoint, path = self.resume_from
-            checkpoint.restore(path)
+        if self.restore_instead_of_warm_start is not None:
+            self.restore_instead_of_warm_start()
             return
         if not self.task_config.init_checkpoint:
             return

@@ -16,6 +16,8 @@ from typing import Iterable, Iterator, List, Tuple, Union
 import numpy as np
 from PIL import Image
 
+from tfmask.annotation import Instances
+from tfmask.boxes import yxyx_norm_to_xyxy_px
 from tfmask.data.records import feature_keys as fk
 from tfmask.data.records.wire import Example
 from tfmask.errors import DataError, PathLike
@@ -56,11 +58,16 @@ class DecodedExample:
         return np.asarray(Image.open(io.BytesIO(self.encoded)).convert("RGB"))
 
     @property
+    def instances(self) -> Instances:
+        """The example's objects in the annotation vocabulary (validated; raises
+        ValueError for a record that breaks its rules, e.g. an empty mask)."""
+        return Instances(self.masks, self.boxes_xyxy_px, self.class_ids, self.class_names,
+                         self.is_crowd)
+
+    @property
     def boxes_xyxy_px(self) -> np.ndarray:
         """[N, 4] float32 pixel-edge ``[xmin, ymin, xmax, ymax]``."""
-        h, w = self.size_hw
-        y0, x0, y1, x1 = self.boxes_yxyx_norm.T
-        return np.stack([x0 * w, y0 * h, x1 * w, y1 * h], axis=1).astype(np.float32)
+        return yxyx_norm_to_xyxy_px(self.boxes_yxyx_norm, self.size_hw)
 
 
 def decode_example(serialized: bytes) -> DecodedExample:

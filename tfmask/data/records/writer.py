@@ -25,6 +25,7 @@ from isal import isal_zlib
 
 from tfmask.annotation import Sample
 from tfmask.atomic import atomic_path, remove_stale_temps
+from tfmask.boxes import xyxy_px_to_yxyx_norm
 from tfmask.data.records import feature_keys as fk
 from tfmask.data.records.wire import serialize_example, write_record
 from tfmask.errors import PathLike
@@ -63,7 +64,7 @@ def build_example(sample: Sample) -> bytes:
     """Serializes one :class:`Sample` to ``tf.train.Example`` bytes (no TF import)."""
     image, inst = sample.image, sample.instances
     h, w = image.size_hw
-    boxes = inst.boxes_xyxy_px.astype(np.float64)
+    ymin, xmin, ymax, xmax = xyxy_px_to_yxyx_norm(inst.boxes_xyxy_px, (h, w)).T
     return serialize_example({
         fk.IMAGE_HEIGHT: ("int64", [h]),
         fk.IMAGE_WIDTH: ("int64", [w]),
@@ -72,10 +73,10 @@ def build_example(sample: Sample) -> bytes:
         fk.IMAGE_KEY_SHA256: ("bytes", [hashlib.sha256(image.data).hexdigest().encode("ascii")]),
         fk.IMAGE_ENCODED: ("bytes", [image.data]),
         fk.IMAGE_FORMAT: ("bytes", [image.format.encode("ascii")]),
-        fk.BBOX_XMIN: ("float", (boxes[:, 0] / w).tolist()),
-        fk.BBOX_YMIN: ("float", (boxes[:, 1] / h).tolist()),
-        fk.BBOX_XMAX: ("float", (boxes[:, 2] / w).tolist()),
-        fk.BBOX_YMAX: ("float", (boxes[:, 3] / h).tolist()),
+        fk.BBOX_XMIN: ("float", xmin.tolist()),
+        fk.BBOX_YMIN: ("float", ymin.tolist()),
+        fk.BBOX_XMAX: ("float", xmax.tolist()),
+        fk.BBOX_YMAX: ("float", ymax.tolist()),
         fk.CLASS_TEXT: ("bytes", [n.encode("utf-8") for n in inst.class_names]),
         fk.CLASS_LABEL: ("int64", inst.class_ids.tolist()),
         fk.AREA: ("float", inst.areas_px.tolist()),

@@ -19,6 +19,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from tfmask.annotation import Instances, Sample, tight_box_xyxy_px
+from tfmask.boxes import xywh_to_xyxy
 from tfmask.errors import DataError, PathLike
 from tfmask.data.images import DEFAULT_MAX_IMAGE_PIXELS, load_image
 from tfmask.config.label_map import LabelClass, LabelMap
@@ -168,11 +169,10 @@ def _convert(item: CocoItem, opts: CocoOptions) -> ItemResult:
         box = tight_box_xyxy_px(mask)
         bbox = ann.get("bbox")
         if isinstance(bbox, list) and len(bbox) == 4 and bbox[2] > 0 and bbox[3] > 0:
-            x0, y0, bw, bh = (float(v) for v in bbox)
-            clipped = np.array([max(x0, 0), max(y0, 0), min(x0 + bw, w), min(y0 + bh, h)],
-                               np.float32)
+            given = xywh_to_xyxy([[float(v) for v in bbox]])[0]
+            clipped = np.clip(given, 0, [w, h, w, h]).astype(np.float32)
             if clipped[2] > clipped[0] and clipped[3] > clipped[1]:
-                if not np.allclose(clipped, [x0, y0, x0 + bw, y0 + bh], atol=1e-3):
+                if not np.allclose(clipped, given, atol=1e-3):
                     problems.append(Problem("box_clipped", item.json_path,
                                             f"annotation {ann.get('id')} bbox clipped to the "
                                             f"{w}x{h} image"))
