@@ -19,7 +19,7 @@ from tfmask.errors import TfmaskError
 
 # Subcommand modules, in the order `tfmask --help` lists them.
 _COMMANDS = ("synth", "check_pixels", "tfrecord", "preview", "train", "export", "infer",
-             "pretrained", "demo", "eval", "bench")
+             "pretrained", "demo", "eval", "report", "doctor", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -127,6 +127,8 @@ class EvalResult:
       counts: ``images``, ``ground_truth`` (annotations, crowd included), ``detections``.
       metrics: IoU type -> :class:`IouTypeMetrics`.
       sources: ``ground_truth`` / ``detections`` paths when known.
+      detections: the COCO results evaluated (image ids mapped to the ground
+        truth's), saved as ``detections.json`` for ``tfmask report``.
     """
 
     iou_range: Tuple[float, float, float]
@@ -136,6 +138,7 @@ class EvalResult:
     counts: Dict[str, int]
     metrics: Dict[str, IouTypeMetrics]
     sources: Dict[str, str] = field(default_factory=dict)
+    detections: List[dict] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the content of ``metrics.json``)."""
@@ -246,7 +249,7 @@ def evaluate_coco(gt: dict, results: Sequence[dict],
         recall_thresholds=np.asarray(recall, np.float64),
         counts={"images": len(gt["images"]), "ground_truth": len(gt["annotations"]),
                 "detections": len(prepared)},
-        metrics=metrics)
+        metrics=metrics, detections=prepared)
 
 
 def evaluate_files(gt_source: PathLike, detections_path: PathLike,

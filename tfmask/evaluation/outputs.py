@@ -5,6 +5,8 @@ Layout of ``OUT`` (written by :func:`write_eval_outputs`)::
     OUT/metrics.json                 EvalResult.to_dict(); undefined values are null
     OUT/pr_curves/bbox_<class>.png   box precision-recall at IoU 0.50 and 0.75
     OUT/pr_curves/segm_<class>.png   mask precision-recall at IoU 0.50 and 0.75
+    OUT/detections.json              the detections evaluated (COCO results, ground-truth
+                                     image ids), for ``tfmask report --eval OUT``
 
 Every file is written atomically; ``metrics.json`` is written last.
 """
@@ -25,6 +27,7 @@ from tfmask.evaluation.coco_eval import PR_CURVE_IOUS, EvalResult
 
 METRICS_NAME = "metrics.json"
 PR_DIR_NAME = "pr_curves"
+DETECTIONS_NAME = "detections.json"
 _TYPE_TITLES = {"bbox": "box", "segm": "mask"}
 
 
@@ -80,6 +83,7 @@ def write_eval_outputs(result: EvalResult, out_dir: PathLike) -> EvalOutputs:
             plot_pr_curve(path, result.recall_thresholds,
                           {iou: m.pr_curves[iou][k] for iou in PR_CURVE_IOUS}, title)
             plots.append(path)
+    atomic_write(out_dir / DETECTIONS_NAME, json.dumps(result.detections) + "\n")
     metrics = out_dir / METRICS_NAME
     atomic_write(metrics, json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
     return EvalOutputs(metrics, plots)
