@@ -1,9 +1,13 @@
 """Stage 2, configuration: the OD API ``pipeline.config`` -> a Model Garden experiment.
 
-``textproto`` parses the protobuf text format, ``fields`` reads it while
-recording which fields were honoured, ``translate`` maps each part of the
-file onto the experiment, ``train_config`` the optimizer, schedule,
-augmentation and freezing, ``label_map`` the OD API label map, and
-``experiment`` adds the command line's overrides and saves the record of a
-run. Importing this package does not import TensorFlow.
+``textproto`` parses (and writes) the protobuf text format; ``fields`` is the
+honoured-field ledger the translation reads through; ``translate`` runs its
+table of sections: ``model_sections`` (classes, backbone/levels/size, anchors,
+RPN, box head, mask head, post-processing, losses, with the feature-extractor
+table in ``extractors``), ``train_config`` (schedule, augmentation, freezing),
+``readers`` (data), ``fine_tune`` (fine_tune_checkpoint, OD API checkpoints
+refused), then ``sizes`` (what Model Garden's samplers can hold). ``label_map``
+reads the OD API label map, and ``experiment`` adds the command line's
+overrides and saves the record of a run. Importing this package does not
+import TensorFlow.
 """

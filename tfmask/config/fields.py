@@ -1,17 +1,27 @@
-"""Reading a parsed pipeline.config while recording which fields were honoured.
+"""The honoured-field ledger: reading a pipeline.config, writing the experiment.
 
 The translator (:mod:`tfmask.config.translate`) reads every setting through
-:class:`Fields`; whatever the file sets that was never read is, exactly, the
-list of fields tfmask does not honour (a warning, or an error with --strict).
+:class:`Fields`; a field counts as honoured when its value is read, so every
+read value must reach the experiment (written with :meth:`Ledger.set`) or
+decide something (an error, a note). Whatever the file sets that was never
+read is, exactly, the list of fields tfmask does not honour (a warning, or an
+error with --strict). :class:`Ledger` holds the views of the file's parts,
+the Model Garden overrides the sections write, and the notes on approximated
+fields.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional, Tuple
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
-from tfmask.errors import ConfigError
+from tfmask.errors import ConfigError, DataError
 from tfmask.config.textproto import Message
+
+PLACEHOLDER = "PATH_TO_BE_CONFIGURED"
+_MISSING = object()
 
 
 def _show(value: Any) -> str:
@@ -143,3 +153,83 @@ def is_used(path: str, used: set) -> bool:
     return any(".".join(parts[:i]) in used for i in range(1, len(parts) + 1))
 
 
+
+
+class Ledger:
+    """One translation: the file's parts, the experiment written so far, the notes.
+
+    Attributes:
+      msg: the parsed pipeline.config.
+      config_path: the file (named in errors).
+      base: the folder relative paths resolve against.
+      used: dotted paths of the fields read (honoured).
+      overrides: the nested dict ``ExperimentConfig.override`` receives.
+      notes: how approximated fields were mapped (for the user's log).
+      root, frcnn, train, train_in, eval_cfg, eval_in: :class:`Fields` views of
+        the file, ``model.faster_rcnn``, ``train_config``, ``train_input_reader``,
+        ``eval_config`` and the first ``eval_input_reader``.
+      extras: what a section decided that later sections read but Model Garden
+        has no key for (the feature extractor entry, the label map).
+    """
+
+    def __init__(self, msg: Message, config_path: Path):
+        self.msg = msg
+        self.config_path = Path(config_path)
+        self.base = self.config_path.resolve().parent
+        self.used: set = set()
+        self.overrides: Dict[str, Any] = {}
+        self.notes: List[str] = []
+        self.extras: Dict[str, Any] = {}
+        self.root = Fields(msg, "", self.used)
+        self.frcnn = self.root.sub("model").sub("faster_rcnn")
+        self.train = self.root.sub("train_config")
+        self.train_in = self.root.sub("train_input_reader")
+        self.eval_cfg = self.root.sub("eval_config")
+        eval_ins = self.root.subs("eval_input_reader")
+        self.eval_in = eval_ins[0] if eval_ins else Fields(None, "eval_input_reader", self.used)
+
+    def set(self, key: str, value: Any) -> None:
+        """Writes ``value`` at the dotted experiment key (``task.model.min_level``)."""
+        node = self.overrides
+        *parents, leaf = key.split(".")
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = value
+
+    def update(self, key: str, values: Dict[str, Any]) -> None:
+        """Writes each ``name: value`` under the dotted key."""
+        for name, value in values.items():
+            self.set(f"{key}.{name}", value)
+
+    def get(self, key: str, default: Any = _MISSING) -> Any:
+        """What an earlier section wrote at the dotted key (``default`` if nothing)."""
+        node: Any = self.overrides
+        for name in key.split("."):
+            if not isinstance(node, dict) or name not in node:
+                if default is _MISSING:
+                    raise KeyError(f"no section wrote {key}")
+                return default
+            node = node[name]
+        return node
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def resolve(self, value: Any, field_name: str) -> str:
+        """A path field's value made absolute against the config's folder."""
+        if not isinstance(value, str) or not value:
+            raise DataError(self.config_path, f"{field_name} must be a non-empty quoted path",
+                            kind="config")
+        if PLACEHOLDER in value:
+            raise DataError(self.config_path, f"{field_name} still holds '{value}'; replace "
+                            f"{PLACEHOLDER} with a real path", kind="config")
+        p = Path(os.path.expanduser(value))
+        return os.path.normpath(p if p.is_absolute() else (self.base / p))
+
+    def honoured(self) -> List[str]:
+        """Leaf paths the file sets that were honoured, in file order."""
+        return [p for p in leaf_paths(self.msg) if is_used(p, self.used)]
+
+    def ignored(self) -> List[str]:
+        """Leaf paths the file sets that were not honoured, in file order."""
+        return [p for p in leaf_paths(self.msg) if not is_used(p, self.used)]

@@ -2,15 +2,31 @@
 
 Optimizer and learning-rate schedule, data augmentation and staged training
 (``freeze_variables`` / ``update_trainable_variables``), each returned as the
-Model Garden config dict :func:`tfmask.config.translate.translate` merges in.
+Model Garden config dict the sections :func:`schedule` and :func:`augmentation`
+(run by :func:`tfmask.config.translate.translate`) write into the experiment.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from tfmask.config.fields import Fields
+from tfmask.config.fields import Fields, Ledger
 from tfmask.errors import ConfigError
+
+
+def schedule(ex: Ledger) -> None:
+    """``num_steps``, the optimizer and its learning-rate schedule; checkpoint cadence."""
+    num_steps = ex.train.get_int("num_steps", 0, minimum=0) or 200000
+    ex.update("trainer", {"train_steps": num_steps,
+                          "optimizer_config": optimizer(ex.train, num_steps),
+                          "steps_per_loop": 1, "summary_interval": 1,
+                          "checkpoint_interval": 1000, "max_to_keep": 5,
+                          "validation_interval": 1000, "validation_steps": -1})
+
+
+def augmentation(ex: Ledger) -> None:
+    """``data_augmentation_options`` -> Model Garden's parser and tfmask's augmentation."""
+    ex.update("task.train_data.parser", augmentations(ex.train))
 
 # Parts of Model Garden's Mask R-CNN that freeze_variables / update_trainable_variables
 # patterns select (its `checkpoint_items`); a pattern matches a group by re.search.
@@ -124,8 +140,6 @@ def frozen_groups(train: Fields) -> List[str]:
     if frozen == set(TRAINABLE_GROUPS):
         raise ConfigError("freeze_variables / update_trainable_variables leave nothing to train")
     return [g for g in TRAINABLE_GROUPS if g in frozen]
-
-
 
 
 # OD API data_augmentation_options tfmask applies to image, boxes and masks.
