@@ -126,7 +126,7 @@ def test_pipeline_failure_leaves_nothing(monkeypatch, data_dir, tmp_path):
 
     monkeypatch.setattr(convert_beam, "plan_conversion", plan)
     out = tmp_path / "out"
-    with pytest.raises(Exception, match="worker crashed"):
+    with pytest.raises(RuntimeError, match="worker crashed"):
         convert_with_beam(config(data_dir, out))
     assert list(out.iterdir()) == []
 

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from tfmask.training import loop
 from tfmask.config import experiment
+from tfmask.errors import DataError
 from tfmask.training.progress import NonFiniteLossError, ProgressAction
 from conftest import write_config
 
@@ -118,7 +119,7 @@ def test_evaluate_checkpoint_dir(tiny_records, tmp_path):
     assert {"AP", "mask_AP"} <= set(metrics)
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]["AP"] == \
         pytest.approx(metrics["AP"])
-    with pytest.raises(Exception, match="no checkpoint found"):
+    with pytest.raises(DataError, match="no checkpoint found"):
         loop.evaluate(experiment.from_pipeline_config(cfg), tmp_path / "none", tmp_path / "e2")
 
 
