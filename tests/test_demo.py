@@ -34,6 +34,9 @@ def test_demo_runs_end_to_end_on_a_fresh_folder(tmp_path):
     evaluated = json.loads((out / "eval" / "metrics.json").read_text())
     assert evaluated["counts"]["images"] == 8 and "AP50" in evaluated["segm"]
     assert "validation: box AP50" in text and str(out / "export") in text
+    # Both HTML reports are written and their paths printed.
+    for page in ("dataset_report.html", "eval_report.html"):
+        assert (out / page).is_file() and str(out / page) in text
 
 
 def test_demo_uses_bundled_dataset_layout(tmp_path):
@@ -45,3 +48,4 @@ def test_demo_uses_bundled_dataset_layout(tmp_path):
                       train_steps=0)
     assert result.data_dir == tmp_path / "data"
     assert "instance mode 'box'" in "\n".join(lines)
+    assert (tmp_path / "out" / "dataset_report.html").is_file()

@@ -101,6 +101,11 @@ def run_demo(data_dir: Path, out_dir: Path, workers: int = 1, progress: bool = T
     written: List[Path] = preview_records(str(records / "val-*"), previews, progress=progress)
     result.outputs["ground-truth previews"] = previews
     say(f"       {len(written)} preview images")
+    from tfmask.reporting.dataset import dataset_page
+
+    result.outputs["dataset report"] = dataset_page(str(records / "*-of-*"),
+                                                    out_dir / "dataset_report.html")
+    say(f"       dataset report: {result.outputs['dataset report']}")
 
     if train_steps > 0:
         _train_export_infer_eval(data_dir, records, out_dir, len(label_map.classes),
@@ -160,6 +165,10 @@ def _train_export_infer_eval(data_dir: Path, records: Path, out_dir: Path, num_c
         f"{_fmt(mask.stats['AP50'])}, mask AP {_fmt(mask.stats['AP'])} ({trained.step} "
         "training steps from scratch)")
     result.outputs["evaluation"] = written.metrics_json
+    from tfmask.reporting.evaluation import eval_page
+
+    result.outputs["evaluation report"] = eval_page(eval_dir, out_dir / "eval_report.html")
+    say(f"       evaluation report: {result.outputs['evaluation report']}")
 
 
 def _fmt(value) -> str:

@@ -177,16 +177,18 @@ def _native_bfloat16() -> bool:
 
 
 def diagnose(config: Optional[str] = None, mixed_precision: Optional[str] = None,
-             probe=probe_tensorflow, version=dist_version, cwd: str = ".") -> Report:
+             probe=None, version=None, cwd: str = ".") -> Report:
     """Collects every finding; see the module docstring.
 
     Args:
       config: a pipeline.config or Model Garden params YAML (mixed precision).
       mixed_precision: the precision a run would be given on the command line.
-      probe: the TensorFlow probe (tests pass a fake one).
-      version: distribution name -> version or None (tests pass a fake one).
+      probe: the TensorFlow probe (default :func:`probe_tensorflow`; tests fake it).
+      version: distribution name -> version or None (default :func:`dist_version`).
       cwd: the folder whose free disk is reported.
     """
+    probe = probe or probe_tensorflow
+    version = version or dist_version
     rep = Report()
     rep.add("python", f"{platform.python_version()} ({sys.executable})")
     versions = {name: version(name) for name in PACKAGES}

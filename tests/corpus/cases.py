@@ -429,6 +429,148 @@ def config_unknown_feature_extractor(root):
                                             count=1))
 
 
+# ------------------------------------- labelme / YOLO / CVAT / instance masks
+
+def _fmt(root: Path, fmt: str) -> Path:
+    """A two-image synthetic set in ``fmt`` under root/data (images image0001, image0002)."""
+    from tfmask.data.synth_formats import synthesize_format
+
+    synthesize_format(root / "data", fmt, num_train=2, num_test=0, size_hw=(40, 48), seed=1,
+                      min_objects=1, max_objects=2)
+    return root / "data"
+
+
+def _out(root: Path, *argv: str) -> List[str]:
+    return ["tfrecord", *argv, "--output-dir", str(root / "out"), "--no-progress"]
+
+
+def _edit_json(path: Path, edit) -> None:
+    import json
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _labelme(root, edit=None, text=None):
+    d = _fmt(root, "labelme")
+    if text is not None:
+        (d / "image0001.json").write_text(text)
+    if edit is not None:
+        _edit_json(d / "image0001.json", edit)
+    return _out(root, "--labelme-dir", str(d))
+
+
+def labelme_invalid_json(root):
+    return _labelme(root, text='{"shapes": [ {"label": "cup",\n')
+
+
+def labelme_not_labelme(root):
+    return _labelme(root, text='{"imagePath": "image0001.jpg"}')
+
+
+def labelme_missing_image(root):
+    return _labelme(root, lambda d: d.update(imagePath="gone.jpg"))
+
+
+def labelme_two_point_polygon(root):
+    return _labelme(root, lambda d: d["shapes"][0].update(points=[[1, 1], [5, 5]]))
+
+
+def labelme_bad_mask(root):
+    return _labelme(root, lambda d: d["shapes"][0].update(
+        shape_type="mask", points=[[1, 1], [4, 4]], mask="not base64!"))
+
+
+def labelme_unknown_shape_type(root):
+    return _labelme(root, lambda d: d["shapes"][0].update(shape_type="cuboid"))
+
+
+def labelme_wrong_size(root):
+    return _labelme(root, lambda d: d.update(imageWidth=99))
+
+
+def _yolo(root, line=None, yaml_text=None):
+    d = _fmt(root, "yolo")
+    if line is not None:
+        (d / "labels" / "train" / "image0001.txt").write_text(line + "\n")
+    if yaml_text is not None:
+        (d / "data.yaml").write_text(yaml_text)
+    return _out(root, "--yolo-data", str(d / "data.yaml"))
+
+
+def yolo_detection_box_line(root):
+    return _yolo(root, "0 0.5 0.5 0.2 0.2")
+
+
+def yolo_class_out_of_range(root):
+    return _yolo(root, "7 0.1 0.1 0.5 0.1 0.5 0.5")
+
+
+def yolo_not_normalized(root):
+    return _yolo(root, "0 10 10 30 10 30 30")
+
+
+def yolo_yaml_without_names(root):
+    return _yolo(root, yaml_text="path: .\ntrain: images/train\nval: images/val\n")
+
+
+def _cvat(root, edit):
+    d = _fmt(root, "cvat")
+    xml = d / "annotations.xml"
+    xml.write_text(edit(xml.read_text()))
+    return _out(root, "--cvat-xml", str(xml))
+
+
+def cvat_malformed(root):
+    return _cvat(root, lambda t: t.replace("</annotations>", ""))
+
+
+def cvat_rle_wrong_total(root):
+    mask = '<mask label="cup" rle="3, 4, 5" left="1" top="1" width="4" height="4"/>'
+    return _cvat(root, lambda t: t.replace("</image>", mask + "</image>", 1))
+
+
+def cvat_image_missing(root):
+    return _cvat(root, lambda t: t.replace('name="image0002.jpg"', 'name="gone.jpg"'))
+
+
+def cvat_for_video(root):
+    return _cvat(root, lambda t: t.replace("</annotations>", '<track id="0" label="cup">'
+                                           "</track></annotations>"))
+
+
+def _instances(root, edit):
+    d = _fmt(root, "instances")
+    edit(d)
+    return _out(root, "--instance-masks-dir", str(d))
+
+
+def instances_value_without_class(root):
+    return _instances(root, lambda d: (d / "instances" / "image0001.json").write_text("{}"))
+
+
+def instances_jpeg(root):
+    def edit(d):
+        Image.new("L", (48, 40)).save(d / "instances" / "image0001.png", format="JPEG")
+    return _instances(root, edit)
+
+
+def instances_over_two_classes(root):
+    def edit(d):
+        (d / "class_masks").mkdir()
+        (d / "label.pbtxt").write_text("item { id: 1 name: 'speaker076' }\n"
+                                       "item { id: 2 name: 'cup150' }\n"
+                                       "item { id: 3 name: 'bottle226' }\n")
+        for stem in ("image0001", "image0002"):
+            ids = np.asarray(Image.open(d / "instances" / f"{stem}.png"))
+            cls = np.where(ids > 0, 76, 0).astype(np.uint8)
+            if stem == "image0001":  # one pixel of instance 1 painted as another class
+                ys, xs = np.nonzero(ids == 1)
+                cls[ys[0], xs[0]] = 150
+            Image.fromarray(cls).save(d / "class_masks" / f"{stem}.png")
+    return _instances(root, edit)
+
+
 CASES = [
     # images
     Case("empty_jpeg", empty_jpeg, "a.jpg", r"image file is empty \(0 bytes\)"),
@@ -478,6 +620,36 @@ CASES = [
     Case("label_map_no_pixel_suffix", label_map_no_pixel_suffix, "label.pbtxt",
          r"'speaker'.*pixel value"),
     Case("label_map_missing", label_map_missing, "label.pbtxt", r"not found"),
+    # labelme / YOLO / CVAT / instance masks
+    Case("labelme_invalid_json", labelme_invalid_json, "image0001.json", r"invalid JSON at line 2"),
+    Case("labelme_not_labelme", labelme_not_labelme, "image0001.json", r"needs a 'shapes' list"),
+    Case("labelme_missing_image", labelme_missing_image, "image0001.json",
+         r"imagePath 'gone.jpg' names a missing file"),
+    Case("labelme_two_point_polygon", labelme_two_point_polygon, "image0001.json",
+         r"a polygon needs at least 3 points"),
+    Case("labelme_bad_mask", labelme_bad_mask, "image0001.json", r"'mask' is not a base64 PNG"),
+    Case("labelme_unknown_shape_type", labelme_unknown_shape_type, "image0001.json",
+         r"unknown shape_type 'cuboid'; valid: polygon, rectangle"),
+    Case("labelme_wrong_size", labelme_wrong_size, "image0001.json",
+         r"says the image is 99x40 but image0001.jpg is 48x40"),
+    Case("yolo_detection_box_line", yolo_detection_box_line, "image0001.txt",
+         r"line 1: 4 numbers after the class is a detection box"),
+    Case("yolo_class_out_of_range", yolo_class_out_of_range, "image0001.txt",
+         r"class 7 is not in data.yaml's names"),
+    Case("yolo_not_normalized", yolo_not_normalized, "image0001.txt", r"normalized to 0..1"),
+    Case("yolo_yaml_without_names", yolo_yaml_without_names, "data.yaml",
+         r"needs 'train' and 'names'"),
+    Case("cvat_malformed", cvat_malformed, "annotations.xml", r"malformed XML.*line \d+"),
+    Case("cvat_rle_wrong_total", cvat_rle_wrong_total, "annotations.xml",
+         r"the runs add up to 12 pixels, but the 4x4 box has 16"),
+    Case("cvat_image_missing", cvat_image_missing, "annotations.xml",
+         r"image 'gone.jpg' not found"),
+    Case("cvat_for_video", cvat_for_video, "annotations.xml", r"'CVAT for video'"),
+    Case("instances_value_without_class", instances_value_without_class, "image0001.json",
+         r"gives no class for instance value\(s\) 1 \(\d+ px\)"),
+    Case("instances_jpeg", instances_jpeg, "image0001.png", r"instance mask is JPEG"),
+    Case("instances_over_two_classes", instances_over_two_classes, "image0001.png",
+         r"instance value 1 of image0001.png lies over speaker \(\d+ px\), cup \(1 px\)"),
     # pipeline.config
     Case("config_path_to_be_configured", config_path_to_be_configured, "pipeline.config",
          r"PATH_TO_BE_CONFIGURED"),

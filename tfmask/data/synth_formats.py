@@ -120,6 +120,8 @@ def _labelme(out: Path, tmp: Path, got: _Collector, label_map: LabelMap) -> None
 
 def _yolo(out: Path, tmp: Path, got: _Collector, label_map: LabelMap) -> None:
     index = {name: k for k, name in enumerate(label_map.names)}
+    for sub in ("images/train", "images/val", "labels/train", "labels/val"):
+        (out / sub).mkdir(parents=True, exist_ok=True)  # a split may get no image
     for i, (image_name, inst, _) in enumerate(got.images):
         split = "val" if (i + 1) % YOLO_VAL_EVERY == 0 else "train"
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
