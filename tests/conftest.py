@@ -12,10 +12,9 @@ follow from the object list alone, independently of the converter.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -138,17 +137,25 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "mask_rcnn_tiny_cpu.config"
 
 
-def write_config(path: Path, records: Path, **replace) -> Path:
-    """The shipped tiny config, pointed at ``records``, with text replacements.
+def write_config(path: Path, records: Path, fields: Optional[Dict[str, Any]] = None) -> Path:
+    """The shipped tiny config, pointed at ``records``, with fields edited as data.
 
-    ``replace`` maps a regex to its replacement (applied in order).
+    ``fields`` maps a dotted field path (``train_config.freeze_variables``) to
+    its new value (a list for a repeated field, a parsed Message for a
+    message, None to remove the field).
     """
-    text = TINY.read_text()
-    text = text.replace("../dataset/records", str(records))
-    for pattern, repl in replace.items():
-        text, n = re.subn(pattern, repl, text)
-        assert n, f"pattern {pattern!r} not found in the tiny config"
-    path.write_text(text)
+    from tfmask.config import edit
+    from tfmask.config.textproto import read_text_file, write_text_file
+
+    msg = read_text_file(TINY)
+    edit.point_at_records(msg, records)
+    for key, value in (fields or {}).items():
+        if value is None:
+            assert msg.get_path(key) is not None, f"{key} is not in the tiny config"
+            msg.remove(key)
+        else:
+            msg.set(key, value)
+    write_text_file(path, msg)
     return path
 
 

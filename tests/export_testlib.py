@@ -45,11 +45,16 @@ def dataset(factory) -> Path:
     convert(ConvertConfig(data_dir=str(root / "data"), output_dir=str(root / "records"),
                           instance_mode="box", val_fraction=0.25, write_coco_json=True,
                           progress=False))
-    text = TINY.read_text().replace("../dataset/records", str(root / "records"))
+    from tfmask.config import edit
+    from tfmask.config.textproto import read_text_file, write_text_file
+
+    msg = read_text_file(TINY)
+    edit.point_at_records(msg, root / "records")
     # Keep every detection the model makes: a short-trained model (training is not
     # reproducible) may score all of them below the shipped 0.05 on an image.
-    text = text.replace("score_threshold: 0.05", "score_threshold: 0.0")
-    (root / "pipeline.config").write_text(text)
+    msg.set("model.faster_rcnn.second_stage_post_processing.batch_non_max_suppression."
+            "score_threshold", 0.0)
+    write_text_file(root / "pipeline.config", msg)
     return root
 
 

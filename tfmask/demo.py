@@ -49,17 +49,21 @@ DEFAULT_TRAIN_STEPS = 600
 TINY_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "mask_rcnn_tiny_cpu.config"
 
 
-def write_demo_config(records: Path, out_dir: Path, num_classes: int, num_steps: int) -> Path:
-    """The tiny config, pointed at the demo's records (absolute paths), with its
-    learning-rate schedule stretched or shrunk to ``num_steps``."""
-    text = TINY_CONFIG.read_text().replace("../dataset/records", str(records.resolve()))
-    text = text.replace("num_classes: 3", f"num_classes: {num_classes}")
+def write_demo_config(records: Path, out_dir: Path, num_classes: int, num_steps: int,
+                      template: Path = TINY_CONFIG) -> Path:
+    """``out_dir/pipeline.config``: ``template`` (the tiny config) pointed at the demo's
+    records (absolute paths), with ``num_classes`` and its learning-rate schedule
+    stretched or shrunk to ``num_steps`` (warm-up at most 20 steps, a tenth of the run)."""
+    from tfmask.config import edit
+    from tfmask.config.textproto import read_text_file, write_text_file
+
+    msg = read_text_file(template)
+    edit.point_at_records(msg, records)
+    edit.set_num_classes(msg, num_classes)
     steps = max(1, num_steps)
-    text = text.replace("num_steps: 300", f"num_steps: {steps}")
-    text = text.replace("total_steps: 300", f"total_steps: {steps}")
-    text = text.replace("warmup_steps: 20", f"warmup_steps: {min(20, max(1, steps // 10))}")
+    edit.set_num_steps(msg, steps, warmup_steps=min(20, max(1, steps // 10)))
     path = out_dir / "pipeline.config"
-    path.write_text(text)
+    write_text_file(path, msg, header=f"tfmask demo: {template.name} for {records}")
     return path
 
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tfmask.errors import DataError
 from tfmask.config import experiment
+from tfmask.config.textproto import parse_text
 from conftest import ROOT, write_config
 
 
@@ -27,10 +28,11 @@ def _first_boxes(params):
 
 
 def test_rotation_augmentation_reaches_the_training_inputs(tiny_records, tmp_path):
-    plain = write_config(tmp_path / "a.config", tiny_records, **{
-        r"data_augmentation_options \{ random_horizontal_flip \{ \} \}": ""})
-    rotated = write_config(tmp_path / "b.config", tiny_records, **{
-        r"random_horizontal_flip \{ \}": "random_rotation90 { probability: 1.0 }"})
+    plain = write_config(tmp_path / "a.config", tiny_records,
+                         {"train_config.data_augmentation_options": None})
+    rotated = write_config(tmp_path / "b.config", tiny_records, {
+        "train_config.data_augmentation_options":
+            parse_text("random_rotation90 { probability: 1.0 }")})
     p_plain = experiment.from_pipeline_config(plain).params
     p_rot = experiment.from_pipeline_config(rotated).params
     assert p_rot.task.train_data.parser.augmentation.rotation90_probability == 1.0

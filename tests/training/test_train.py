@@ -137,9 +137,8 @@ def test_heads_only_stage_leaves_backbone_unchanged(tiny_records, tmp_path):
     cfg = write_config(tmp_path / "all.config", tiny_records)
     _train(cfg, model_dir, steps=2)
     before = tf.train.latest_checkpoint(str(model_dir))
-    heads = write_config(tmp_path / "heads.config", tiny_records, **{
-        r"gradient_clipping_by_norm: 10.0":
-            'gradient_clipping_by_norm: 10.0 freeze_variables: "backbone"'})
+    heads = write_config(tmp_path / "heads.config", tiny_records,
+                         {"train_config.freeze_variables": "backbone"})
     result = _train(heads, model_dir, steps=4)
     after = tf.train.latest_checkpoint(str(model_dir))
     assert result.step == 4 and before != after

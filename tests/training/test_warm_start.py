@@ -67,8 +67,8 @@ def test_folder_resolves_to_its_newest_checkpoint(saved, tmp_path):
 def test_detection_init_skips_layers_whose_shape_changed(saved, tmp_path):
     """A 3-class checkpoint warm-starts a 1-class model: class outputs differ in shape."""
     cfg, source, path = saved
-    one_class = write_config(tmp_path / "one.config", tmp_path, **{
-        r"num_classes: 3": "num_classes: 1"})
+    one_class = write_config(tmp_path / "one.config", tmp_path,
+                             {"model.faster_rcnn.num_classes": 1})
     (tmp_path / "label_map.pbtxt").write_text("item { id: 1 name: 'speaker' }\n")
     target = _model(one_class)
     report = warm_start(target, path, "all")
@@ -122,10 +122,9 @@ def test_training_run_reports_the_warm_start(tiny_records, tmp_path):
     exp = experiment.from_pipeline_config(first)
     loop.train(exp, tmp_path / "a", experiment.RunOptions(num_train_steps=1),
                say=lambda s: None)
-    second = write_config(tmp_path / "b.config", tiny_records, **{
-        r"gradient_clipping_by_norm: 10.0":
-            f'gradient_clipping_by_norm: 10.0 fine_tune_checkpoint: "{tmp_path / "a"}" '
-            'fine_tune_checkpoint_type: "detection"'})
+    second = write_config(tmp_path / "b.config", tiny_records, {
+        "train_config.fine_tune_checkpoint": str(tmp_path / "a"),
+        "train_config.fine_tune_checkpoint_type": "detection"})
     lines = []
     loop.train(experiment.from_pipeline_config(second), tmp_path / "b",
                experiment.RunOptions(num_train_steps=1), say=lines.append)

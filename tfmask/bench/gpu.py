@@ -16,7 +16,6 @@ where no GPU is lent.
 
 from __future__ import annotations
 
-import re
 import shutil
 import statistics
 from dataclasses import replace
@@ -45,11 +44,14 @@ def gpu_names() -> List[str]:
 
 def _config(case: Case, records: Path, out: Path, size: Optional[int]) -> Path:
     """:func:`write_config`'s config, resized to ``size`` px (square) and from random weights."""
-    text = write_config(case, records, out).read_text()
-    if size is not None:  # min/max dimension, or a fixed_shape_resizer's height/width
-        text = re.sub(r"\b(min_dimension|max_dimension|height|width): \d+", rf"\1: {size}", text)
-    text = re.sub(r"\n\s*fine_tune_checkpoint[^\n]*", "", text)
-    out.write_text(text)
+    from tfmask.config import edit
+    from tfmask.config.textproto import read_text_file, write_text_file
+
+    msg = read_text_file(write_config(case, records, out))
+    if size is not None:
+        edit.set_image_size(msg, size)
+    edit.remove_fine_tune_checkpoint(msg)
+    write_text_file(out, msg, header=f"tfmask bench (gpu): {case.config}")
     return out
 
 

@@ -16,7 +16,6 @@ pretrained weights offline, and training it here would take hours. Run::
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
@@ -79,13 +78,16 @@ def _r50_config(root: Path, records: Path, size: int) -> Path:
     num_classes of the synth label map."""
     from tfmask.config.label_map import read_label_map
 
+    from tfmask.config import edit
+    from tfmask.config.textproto import read_text_file, write_text_file
+
     num_classes = len(read_label_map(records / "label_map.pbtxt", pixel_suffix=False).classes)
-    text = R50_CONFIG.read_text().replace("../dataset/records", str(records.resolve()))
-    text = re.sub(r"num_classes: \d+", f"num_classes: {num_classes}", text)
-    text = text.replace("min_dimension: 640 max_dimension: 640",
-                        f"min_dimension: {size} max_dimension: {size}")
+    msg = read_text_file(R50_CONFIG)
+    edit.point_at_records(msg, records)
+    edit.set_num_classes(msg, num_classes)
+    edit.set_image_size(msg, size)
     path = root / "r50.config"
-    path.write_text(text)
+    write_text_file(path, msg, header=f"tfmask bench (inference): {R50_CONFIG.name} at {size} px")
     return path
 
 

@@ -89,14 +89,15 @@ def make_records(case: Case, work_dir: Path) -> Path:
 
 def write_config(case: Case, records: Path, out: Path) -> Path:
     """The shipped config pointed at ``records``, with the case's batch size."""
-    text = (CONFIGS / case.config).read_text().replace("../dataset/records", str(records))
+    from tfmask.config import edit
+    from tfmask.config.textproto import read_text_file, write_text_file
+
+    msg = read_text_file(CONFIGS / case.config)
+    edit.point_at_records(msg, records)
     if case.train_batch is not None:
-        text, n = re.subn(r"(train_config \{\s*batch_size: )\d+", rf"\g<1>{case.train_batch}",
-                          text)
-        if n != 1:
-            raise ValueError(f"{case.config}: train_config.batch_size not found")
+        edit.set_batch_size(msg, case.train_batch)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_text_file(out, msg, header=f"tfmask bench: {case.config}")
     return out
 
 

@@ -17,6 +17,13 @@ Usage::
 Scalars come back as ``str`` (quoted strings), ``int``, ``float``, ``bool``
 (``true``/``false``) or :class:`Identifier` (unquoted enum names such as
 ``SMOOTH_L1``).
+
+Configs are edited as data and written back, never patched as text::
+
+    msg = read_text_file("configs/mask_rcnn_tiny_cpu.config")
+    msg.set("model.faster_rcnn.num_classes", 5)
+    msg.set("train_input_reader.tf_record_input_reader.input_path", ["a-*", "b-*"])
+    write_text_file("pipeline.config", msg)  # comments are not kept
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from google.protobuf import text_format
+from google.protobuf import text_encoding, text_format
 
 from tfmask.errors import DataError, PathLike
 
@@ -81,6 +88,47 @@ class Message:
             if isinstance(value, Message):
                 return name, value
         return None, None
+
+    def _parent(self, path: str, create: bool) -> Tuple[Optional["Message"], str]:
+        """(message holding the last name of dotted ``path``, that name)."""
+        *parents, leaf = path.split(".")
+        node = self
+        for name in parents:
+            child = node.get(name)
+            if child is None and create:
+                child = Message()
+                node.add(name, child, 0)
+            if child is None:
+                return None, leaf
+            if not isinstance(child, Message):
+                raise ValueError(f"{path}: {name} holds {child!r}, not a message")
+            node = child
+        return node, leaf
+
+    def set(self, path: str, value: Any) -> None:
+        """Sets the field at dotted ``path`` (``train_config.num_steps``).
+
+        A list sets a repeated field to its values; anything else replaces
+        every value of the field with this one. Each name on the way steps
+        into that field's last message (the one :meth:`get` reads), which is
+        created when absent. The field keeps its place in the file order.
+        """
+        node, leaf = self._parent(path, create=True)
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        node.fields[leaf] = values
+        node.lines[leaf] = [0] * len(values)
+
+    def remove(self, path: str) -> None:
+        """Removes the field at dotted ``path`` (nothing if it is absent)."""
+        node, leaf = self._parent(path, create=False)
+        if node is not None:
+            node.fields.pop(leaf, None)
+            node.lines.pop(leaf, None)
+
+    def get_path(self, path: str, default: Any = None) -> Any:
+        """The value at dotted ``path`` (last values on the way), or ``default``."""
+        node, leaf = self._parent(path, create=False)
+        return default if node is None else node.get(leaf, default)
 
 
 def _parse_scalar(tok: text_format.Tokenizer) -> Any:
@@ -191,3 +239,49 @@ def read_text(path: PathLike) -> str:
 def read_text_file(path: PathLike) -> Message:
     """Reads and parses a text-format file; errors name the file."""
     return parse_text(read_text(path), path)
+
+
+def _format_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Identifier):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + text_encoding.CEscape(value, as_utf8=True) + '"'
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # Written so that parse_text reads a float back ('inf' alone is an identifier).
+        if value != value:
+            return "-nan"
+        return repr(value) if abs(value) != float("inf") else ("-inf" if value < 0 else "+inf")
+    raise ValueError(f"cannot write {value!r} in protobuf text format")
+
+
+def format_text(msg: Message, indent: int = 0) -> str:
+    """``msg`` in protobuf text format (two-space indents, one field a line).
+
+    :func:`parse_text` reads it back to the same fields and values.
+    """
+    pad = "  " * indent
+    lines = []
+    for name, values in msg.fields.items():
+        if len(values) > 1 and not any(isinstance(v, Message) for v in values):
+            lines.append(f"{pad}{name}: [{', '.join(_format_scalar(v) for v in values)}]")
+            continue
+        for value in values:
+            if not isinstance(value, Message):
+                lines.append(f"{pad}{name}: {_format_scalar(value)}")
+            elif value.fields:
+                lines += [f"{pad}{name} {{", format_text(value, indent + 1), f"{pad}}}"]
+            else:
+                lines.append(f"{pad}{name} {{ }}")
+    return "\n".join(lines) + ("\n" if indent == 0 and lines else "")
+
+
+def write_text_file(path: PathLike, msg: Message, header: str = "") -> None:
+    """Writes ``msg`` as a text-format file, atomically; ``header`` becomes ``#`` lines."""
+    from tfmask.atomic import atomic_write
+
+    comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
+    atomic_write(path, comment + format_text(msg))
