@@ -22,7 +22,7 @@ def tiny(tmp_path_factory):
 def test_baseline_writes_what_the_converter_writes(tiny):
     assert baseline_convert(tiny / "a", tiny / "base.record") == 6
     convert(ConvertConfig(data_dir=str(tiny / "a"), output_dir=str(tiny / "ours"),
-                          progress=False))
+                          val_fraction=0.0, progress=False))
     ours = tiny / "ours" / "train-00000-of-00001"
     assert conversion._same_content(ours, tiny / "base.record")
     baseline_convert(tiny / "b", tiny / "other.record")
@@ -34,7 +34,7 @@ def test_replicate_makes_distinct_names(tiny):
     assert len(list((out / "train_images").iterdir())) == 18
     assert len(list((out / "train_masks").iterdir())) == 18
     report = convert(ConvertConfig(data_dir=str(out), output_dir=str(tiny / "x3rec"),
-                                   workers=2, progress=False))
+                                   workers=2, val_fraction=0.0, progress=False))
     assert report.images_per_split == {"train": 18}
 
 

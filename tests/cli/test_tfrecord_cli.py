@@ -11,7 +11,8 @@ import pytest
 
 from conftest import make_dataset
 from tfmask.cli.legacy_tfrecord import main as legacy_main
-from tfmask.cli.tfrecord import default_workers, instance_mode
+from tfmask.cli.tfrecord import instance_mode
+from tfmask.data.convert import ConvertConfig, default_workers
 from tfmask.errors import ConfigError
 from tfmask.data.records.reader import read_examples
 
@@ -92,9 +93,22 @@ def test_workers_default_to_the_cpus_this_process_may_use():
 
     cpus = len(os.sched_getaffinity(0))
     assert default_workers() == cpus
-    assert legacy_parser().parse_args(["--bboxes_provided=False"]).workers == cpus
-    assert build_parser().parse_args(["tfrecord", "--data-dir", "d"]).workers == cpus
+    # The flags leave the default to the library, which resolves it once.
+    assert legacy_parser().parse_args(["--bboxes_provided=False"]).workers is None
+    assert build_parser().parse_args(["tfrecord", "--data-dir", "d"]).workers is None
+    assert ConvertConfig(data_dir="d", output_dir="o").workers == cpus
+    assert ConvertConfig(data_dir="d", output_dir="o", workers=None).workers == cpus
     assert legacy_parser().parse_args(["--bboxes_provided=False", "--workers=1"]).workers == 1
+
+
+def test_val_fraction_default_is_the_library_default():
+    from tfmask.cli import build_parser
+    from tfmask.data.convert import DEFAULT_VAL_FRACTION
+
+    assert build_parser().parse_args(["tfrecord", "--data-dir", "d"]).val_fraction is None
+    assert ConvertConfig(data_dir="d", output_dir="o").val_fraction == DEFAULT_VAL_FRACTION == 0.2
+    assert ConvertConfig(yolo_data="y.yaml", output_dir="o").val_fraction == 0.0
+    assert ConvertConfig(data_dir="d", output_dir="o", val_fraction=0.0).val_fraction == 0.0
 
 
 def test_legacy_script_default_workers_write_the_one_worker_bytes(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from tfmask.data.records.reader import read_examples
 
 
 def run(ds_root, out=None, **kw):
+    kw.setdefault("val_fraction", 0.0)  # every image in train unless a test splits
     cfg = ConvertConfig(data_dir=str(ds_root), output_dir=str(out or ds_root / "records"),
                         progress=False, **kw)
     return convert(cfg)
@@ -220,7 +221,7 @@ def test_coco_json_input_produces_the_same_records(dataset, tmp_path):
     coco_out = tmp_path / "from_coco"
     convert(ConvertConfig(coco_json=str(dataset.root / "records" / "train_coco.json"),
                           images_dir=str(dataset.root / "train_images"),
-                          output_dir=str(coco_out), progress=False))
+                          output_dir=str(coco_out), val_fraction=0.0, progress=False))
     a, b = examples(dataset.root / "records"), examples(coco_out)
     assert a.keys() == b.keys()
     for stem in a:
@@ -245,7 +246,7 @@ def test_coco_polygons_and_uncompressed_rle(tmp_path):
                 "segmentation": {"size": [40, 50], "counts": counts}}]}
     (tmp_path / "a.json").write_text(json.dumps(doc))
     convert(ConvertConfig(coco_json=str(tmp_path / "a.json"), images_dir=str(tmp_path / "img"),
-                          output_dir=str(tmp_path / "o"), progress=False))
+                          output_dir=str(tmp_path / "o"), val_fraction=0.0, progress=False))
     (ex,) = list(read_examples(str(tmp_path / "o" / "train-*")))
     assert ex.source_id == "7" and ex.class_ids.tolist() == [3, 3]
     assert 150 < ex.masks[0].sum() < 260  # ~20x10 polygon

@@ -28,7 +28,7 @@ SHARDS = ["train-00000-of-00002", "train-00001-of-00002", "val-00000-of-00002",
 
 
 def config(data_dir, out, **kw) -> ConvertConfig:
-    kw = dict(dict(val_fraction=0.25, num_shards=2, write_coco_json=True), **kw)
+    kw = dict(dict(val_fraction=0.25, num_shards=2, write_coco_json=True, workers=1), **kw)
     return ConvertConfig(data_dir=str(data_dir), output_dir=str(out), progress=False, **kw)
 
 

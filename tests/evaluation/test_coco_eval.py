@@ -31,7 +31,7 @@ def converted(tmp_path_factory):
     ds = make_dataset(root / "data")
     out = root / "records"
     convert(ConvertConfig(data_dir=str(ds.root), output_dir=str(out), progress=False,
-                          instance_mode="components", write_coco_json=True))
+                          instance_mode="components", write_coco_json=True, val_fraction=0.0))
     return out
 
 

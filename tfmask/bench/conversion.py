@@ -177,9 +177,10 @@ def _measure_main(kind: str, data_dir: str, out_dir: str, workers: int) -> None:
         start = time.perf_counter()
         count = baseline_convert(data_dir, out / "baseline.record")
     elif kind == "legacy":  # the drop-in script's main(), default flags
-        from tfmask.cli.legacy_tfrecord import build_parser, main
+        from tfmask.cli.legacy_tfrecord import main
+        from tfmask.data.convert import default_workers
 
-        workers = build_parser().parse_args(["--bboxes_provided=False"]).workers
+        workers = default_workers()  # what the script's --workers default resolves to
         data_copy = out / "data"  # the script writes into its data dir
         if not data_copy.exists():
             data_copy.mkdir()
@@ -197,7 +198,7 @@ def _measure_main(kind: str, data_dir: str, out_dir: str, workers: int) -> None:
         keep_freed_memory()  # as the tfmask command does
 
         cfg = ConvertConfig(data_dir=data_dir, output_dir=str(out), workers=workers,
-                            progress=False)
+                            val_fraction=0.0, progress=False)
         start = time.perf_counter()
         count = sum(convert(cfg).images_per_split.values())
     seconds = time.perf_counter() - start

@@ -19,7 +19,8 @@ import argparse
 import sys
 from typing import List, Optional
 
-from tfmask.cli.tfrecord import default_workers, parse_bool
+from tfmask.cli.tfrecord import parse_bool
+from tfmask.data.convert import default_workers
 
 _BBOXES_HELP = """\
 ERROR: Please set bboxes_provided flag to True or False.
@@ -48,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tfrecord_filename", default="train_data",
                    help="Name of the generated TFRecord file")
     p.add_argument("--num_shards", type=int, default=1, help="Number of TFRecord shards")
-    p.add_argument("--workers", type=int, default=default_workers(),
+    p.add_argument("--workers", type=int, default=None,
                    help="parallel processes (not in the tutorial); output is byte-identical "
-                   "for any count (default: the CPUs this process may run on, %(default)s here)")
+                   f"for any count (default: the CPUs this process may run on, "
+                   f"{default_workers()} here)")
     return p
 
 

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 
-from tfmask.data.images import DEFAULT_MAX_IMAGE_PIXELS
+from tfmask.data.convert import DEFAULT_VAL_FRACTION, ConvertConfig, default_workers
 from tfmask.data.instances import INSTANCE_MODES
+
+# The library's defaults are the flags' defaults (None fields are resolved by ConvertConfig).
+_DEFAULTS = ConvertConfig
 
 
 def parse_bool(text: str) -> bool:
@@ -38,9 +41,10 @@ def register(sub) -> None:
     src = p.add_argument_group("input")
     src.add_argument("--data-dir", help="dataset folder (tutorial layout); folder and label "
                      "map paths below are relative to it")
-    src.add_argument("--images-dir", default="train_images", help="default: %(default)s")
-    src.add_argument("--masks-dir", default="train_masks", help="default: %(default)s")
-    src.add_argument("--bboxes-dir", default="train_bboxes", help="labelImg XML folder, "
+    src.add_argument("--images-dir", default=_DEFAULTS.images_dir, help="default: %(default)s")
+    src.add_argument("--masks-dir", default=_DEFAULTS.masks_dir, help="default: %(default)s")
+    src.add_argument("--bboxes-dir", default=_DEFAULTS.bboxes_dir,
+                     help="labelImg XML folder, "
                      "default: %(default)s")
     src.add_argument("--label-map", dest="label_map_path", help="default: DATA_DIR/label.pbtxt "
                      "(COCO input: optional, categories matched by name)")
@@ -64,47 +68,40 @@ def register(sub) -> None:
     inst.add_argument("--bboxes-provided", type=parse_bool, metavar="True|False",
                       help="the tutorial's switch: True = --instance-mode box, "
                       "False = --instance-mode class")
-    inst.add_argument("--min-instance-area", type=int, default=1, metavar="PX",
+    inst.add_argument("--min-instance-area", type=int, default=_DEFAULTS.min_instance_area,
+                      metavar="PX",
                       help="components mode: drop (and report) smaller components")
     out = p.add_argument_group("output")
     out.add_argument("--output-dir", help="default: DATA_DIR/records (other inputs: "
                      "records/ beside them)")
-    out.add_argument("--train-name", default="train", help="record prefix, default %(default)s")
-    out.add_argument("--val-name", default="val", help="record prefix, default %(default)s")
+    out.add_argument("--train-name", default=_DEFAULTS.train_name,
+                     help="record prefix, default %(default)s")
+    out.add_argument("--val-name", default=_DEFAULTS.val_name,
+                     help="record prefix, default %(default)s")
     out.add_argument("--val-fraction", type=float, default=None,
-                     help="share of images for the val split (0 = none), default 0.2 "
-                     "(a YOLO dataset keeps its own split)")
-    out.add_argument("--seed", type=int, default=0, help="split seed, default %(default)s")
-    out.add_argument("--num-shards", type=int, default=1, help="shards per split")
+                     help="share of images for the val split (0 = none), default "
+                     f"{DEFAULT_VAL_FRACTION} (a YOLO dataset keeps its own split)")
+    out.add_argument("--seed", type=int, default=_DEFAULTS.seed,
+                     help="split seed, default %(default)s")
+    out.add_argument("--num-shards", type=int, default=_DEFAULTS.num_shards, help="shards per split")
     out.add_argument("--coco-json-out", action="store_true",
                      help="also write NAME_coco.json ground truth per split")
     run_g = p.add_argument_group("run")
     run_g.add_argument("--skip-invalid", action="store_true",
                        help="skip invalid images (all listed) instead of stopping")
-    run_g.add_argument("--workers", type=int, default=default_workers(),
+    run_g.add_argument("--workers", type=int, default=None,
                        help="parallel processes; output is byte-identical for any count "
-                       "(default: the CPUs this process may run on, %(default)s here)")
+                       f"(default: the CPUs this process may run on, {default_workers()} here)")
     run_g.add_argument("--runner", choices=("local", "beam"), default="local",
                        help="local: this machine (default); beam: an Apache Beam pipeline "
                        "(DirectRunner unless --beam-arg=--runner=... says otherwise)")
     run_g.add_argument("--beam-arg", dest="beam_args", action="append", default=[],
                        metavar="ARG", help="a Beam pipeline option, passed through "
                        "(repeat; write --beam-arg=--option=value)")
-    run_g.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
+    run_g.add_argument("--max-image-pixels", type=int, default=_DEFAULTS.max_image_pixels,
                        help="refuse larger images (decompression bombs)")
     run_g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
-
-
-def default_workers() -> int:
-    """The CPUs this process may run on (``os.sched_getaffinity``; ``os.cpu_count``
-    where that is unavailable), at least 1: the default ``--workers``."""
-    import os
-
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def instance_mode(mode, bboxes_provided) -> str:
@@ -137,12 +134,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from tfmask.alloc import keep_freed_memory
-    from tfmask.data.convert import ConvertConfig, convert
+    from tfmask.data.convert import convert
 
     output_dir = args.output_dir or _default_output_dir(args)
-    val_fraction = args.val_fraction
-    if val_fraction is None:
-        val_fraction = 0.0 if args.yolo_data else 0.2
     cfg = ConvertConfig(
         data_dir=args.data_dir, images_dir=args.images_dir, masks_dir=args.masks_dir,
         bboxes_dir=args.bboxes_dir, label_map_path=args.label_map_path,
@@ -151,7 +145,7 @@ def run(args) -> int:
         instance_masks_dir=args.instance_masks_dir,
         instance_mode=instance_mode(args.instance_mode, args.bboxes_provided),
         min_instance_area=args.min_instance_area, output_dir=output_dir,
-        train_name=args.train_name, val_name=args.val_name, val_fraction=val_fraction,
+        train_name=args.train_name, val_name=args.val_name, val_fraction=args.val_fraction,
         seed=args.seed, num_shards=args.num_shards, write_coco_json=args.coco_json_out,
         skip_invalid=args.skip_invalid, workers=args.workers,
         max_image_pixels=args.max_image_pixels, progress=not args.no_progress)

@@ -10,8 +10,7 @@ deterministically, writes sharded TFRecords atomically, a clean
 Example::
 
     from tfmask.data.convert import ConvertConfig, convert
-    report = convert(ConvertConfig(data_dir="dataset", output_dir="dataset/records",
-                                   val_fraction=0.2))
+    report = convert(ConvertConfig(data_dir="dataset", output_dir="dataset/records"))
     print(report.format())
 """
 
@@ -44,6 +43,18 @@ from tfmask.data.sources.base import ItemResult
 
 LABEL_MAP_NAME = "label_map.pbtxt"
 REPORT_NAME = "conversion_report.json"
+DEFAULT_VAL_FRACTION = 0.2  # share of images in the val split unless told otherwise
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on (``os.sched_getaffinity``; ``os.cpu_count``
+    where that is unavailable), at least 1: the default ``workers``."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -66,10 +77,14 @@ class ConvertConfig:
       output_dir: where records and side files go.
       train_name / val_name: record name prefixes.
       val_fraction / seed: deterministic split; 0 writes only ``train_name``.
+        None (the default) means :data:`DEFAULT_VAL_FRACTION`, or 0 for a YOLO
+        dataset (it has its own split).
       num_shards: shards per split.
       write_coco_json: also write ``NAME_coco.json`` per split.
       skip_invalid: skip (and list) invalid images instead of stopping.
-      workers: processes converting images (1 = in this process).
+      workers: processes converting images (1 = in this process); None (the
+        default) means one per CPU this process may run on
+        (:func:`default_workers`). The output is byte-identical for any count.
       progress: show a progress bar.
     """
 
@@ -89,14 +104,21 @@ class ConvertConfig:
     output_dir: Optional[str] = None
     train_name: str = "train"
     val_name: str = "val"
-    val_fraction: float = 0.0
+    val_fraction: Optional[float] = None
     seed: int = 0
     num_shards: int = 1
     write_coco_json: bool = False
     skip_invalid: bool = False
-    workers: int = 1
+    workers: Optional[int] = None
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     progress: bool = True
+
+    def __post_init__(self):
+        if self.val_fraction is None:
+            split = 0.0 if self.yolo_data else DEFAULT_VAL_FRACTION
+            object.__setattr__(self, "val_fraction", split)
+        if self.workers is None:
+            object.__setattr__(self, "workers", default_workers())
 
     def path(self, name: Optional[str]) -> Optional[Path]:
         if name is None:

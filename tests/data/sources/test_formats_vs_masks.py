@@ -49,7 +49,7 @@ def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("masks")
     synthesize_format(root / "data", "masks", **SYNTH)
     convert(ConvertConfig(data_dir=str(root / "data"), output_dir=str(root / "rec"),
-                          instance_mode="components", progress=False))
+                          instance_mode="components", val_fraction=0.0, progress=False))
     return read_dir(root / "rec")
 
 
