@@ -32,6 +32,9 @@ from typing import Any, Dict, Optional, Tuple
 
 from tfmask.errors import ConfigError
 
+# tfmask.modeling.torchvision's model type (Model Garden's backbone oneof, tfmask.training.task).
+TORCHVISION_BACKBONE = "torchvision_resnet50_fpn"
+
 BOX_HEADS: Dict[str, Dict[str, Any]] = {
     "2fc": {"num_convs": 0, "num_filters": 256, "num_fcs": 2, "fc_dims": 1024},
     "4conv1fc": {"num_convs": 4, "num_filters": 256, "num_fcs": 1, "fc_dims": 1024},
@@ -81,6 +84,15 @@ FEATURE_EXTRACTORS: Dict[str, Extractor] = {
     # tfmask's own: ResNet-10 + FPN 64 with narrow heads, ~1 step/s on 2 CPU cores.
     "tfmask_tiny_resnet10_fpn": Extractor("resnet", {"model_id": 10}, "tiny", narrow=True,
                                           od_api="(tfmask's own, no OD API equivalent)"),
+    # torchvision's COCO-trained Mask R-CNN R50-FPN (tfmask.modeling.torchvision): the type
+    # selects torchvision's whole detector, weights from `tfmask pretrained torchvision_...`.
+    "faster_rcnn_resnet50_fpn_torchvision": Extractor(
+        TORCHVISION_BACKBONE, {"version": "v1"}, "2fc",
+        od_api="(torchvision's maskrcnn_resnet50_fpn: ResNet-50 + FPN, box head 2 fc x 1024)"),
+    "faster_rcnn_resnet50_fpn_torchvision_v2": Extractor(
+        TORCHVISION_BACKBONE, {"version": "v2"}, "4conv1fc",
+        od_api="(torchvision's maskrcnn_resnet50_fpn_v2: ResNet-50 + FPN with BatchNorm, "
+               "2-conv RPN head, box head 4 conv + 1 fc x 1024)"),
 }
 
 # TF1 (slim) feature extractors -> the TF2 Keras type of the same network.

@@ -32,10 +32,13 @@ def classes(ex: Ledger) -> None:
         raise ConfigError("model.faster_rcnn.num_classes must be a positive integer")
     lm_path = ex.resolve(ex.train_in.get("label_map_path"), "train_input_reader.label_map_path")
     label_map = read_label_map(lm_path, pixel_suffix=False)
-    if label_map.max_id != num_classes or len(label_map.classes) != num_classes:
+    if label_map.max_id != num_classes:
         raise ConfigError(f"num_classes is {num_classes} but the label map {lm_path} has "
                           f"{len(label_map.classes)} classes with ids up to "
                           f"{label_map.max_id}; they must agree")
+    if len(label_map.classes) != num_classes:  # e.g. COCO's 80 categories, ids 1-90
+        ex.note(f"label map {lm_path}: {num_classes - len(label_map.classes)} of the ids "
+                f"1-{num_classes} name no class (the model has outputs for them)")
     if ex.eval_in.has("label_map_path"):
         eval_path = ex.resolve(ex.eval_in.get("label_map_path"),
                                "eval_input_reader.label_map_path")
@@ -112,6 +115,9 @@ def image_size(ex: Ledger, max_level: int) -> None:
     """Both OD API resizers -> ``input_size`` (a multiple of ``2**max_level``)."""
     kind, resizer = ex.frcnn.sub("image_resizer").oneof()
     stride = 2 ** max_level
+    if ex.extras["extractor"].backbone == extractors.TORCHVISION_BACKBONE:
+        _torchvision_size(ex, kind, resizer, stride)
+        return
     if kind == "fixed_shape_resizer":
         size_hw = (resizer.get_int("height", 600, minimum=1),
                    resizer.get_int("width", 1024, minimum=1))
@@ -140,6 +146,31 @@ def image_size(ex: Ledger, max_level: int) -> None:
         raise ConfigError(f"image size {size_hw[1]}x{size_hw[0]} must be divisible by "
                           f"{stride} (2**max_level {max_level})")
     ex.set(f"{M}.input_size", [size_hw[0], size_hw[1], 3])
+
+
+def _torchvision_size(ex: Ledger, kind, resizer: Fields, stride: int) -> None:
+    """torchvision's resize is the keep_aspect_ratio_resizer's rule, both sides honoured.
+
+    The shorter side goes to ``min_dimension`` unless the longer would pass
+    ``max_dimension`` (``GeneralizedRCNNTransform``'s min_size/max_size).
+    Training pads to a square canvas of ``max_dimension`` rounded up to
+    ``2**max_level``; the export cuts each batch to torchvision's padding
+    (the largest image rounded up to 32 px) whatever ``pad_to_max_dimension``.
+    """
+    if kind != "keep_aspect_ratio_resizer":
+        raise ConfigError("feature_extractor.type torchvision models need image_resizer "
+                          "{ keep_aspect_ratio_resizer { min_dimension max_dimension } } "
+                          "(torchvision's resize)")
+    low = resizer.get_int("min_dimension", 600, minimum=1)
+    high = resizer.get_int("max_dimension", 1024, minimum=1)
+    resizer.get("pad_to_max_dimension")
+    if low > high:
+        raise ConfigError(f"keep_aspect_ratio_resizer.min_dimension {low} is above "
+                          f"max_dimension {high}")
+    side = -(-high // stride) * stride
+    ex.set(f"{M}.input_size", [side, side, 3])
+    ex.update(f"{M}.backbone.{extractors.TORCHVISION_BACKBONE}",
+              {"min_size": low, "max_size": high})
 
 
 def anchors(ex: Ledger) -> None:

@@ -164,8 +164,9 @@ def find_checkpoint(checkpoint_dir: PathLike) -> str:
 def restore_model(params, checkpoint: str):
     """Builds the Model Garden model of ``params`` and restores ``checkpoint`` into it.
 
-    Built with Model Garden's ``factory.build_maskrcnn`` (as its own exporter
-    does) rather than ``MaskRCNNTask.build_model``: the task's warm-up call
+    Built with :func:`tfmask.modeling.factory.build_maskrcnn` (Model Garden's
+    ``factory.build_maskrcnn``, as its own exporter does, plus torchvision's
+    model) rather than ``MaskRCNNTask.build_model``: the task's warm-up call
     through Keras' ``__call__`` records input specs, and ``tf.saved_model.save``
     then re-traces the model in training mode (which needs ground truth) and
     fails. A warm-up through ``model.call`` creates the variables instead.
@@ -174,7 +175,7 @@ def restore_model(params, checkpoint: str):
       DataError: the checkpoint does not hold this model's variables.
     """
     import tf_keras
-    from official.vision.modeling import factory
+    from tfmask.modeling import factory
 
     import tfmask.training.task  # noqa: F401  registers tfmask's configs and backbone
 

@@ -72,6 +72,12 @@ class Preprocessing:
     def from_model_config(cls, cfg) -> "Preprocessing":
         from official.vision.ops.preprocess_ops import compute_padded_size
 
+        from tfmask.modeling.factory import is_torchvision
+
+        if is_torchvision(cfg):  # torchvision's resize and batch padding
+            from tfmask.modeling.torchvision.inputs import TorchvisionPreprocessing
+
+            return TorchvisionPreprocessing.from_model_config(cfg)
         input_hw = tuple(int(v) for v in cfg.input_size[:2])
         padded = compute_padded_size(list(input_hw), 2 ** cfg.max_level)
         return cls(input_hw, tuple(int(v) for v in padded), cfg.min_level, cfg.max_level,
@@ -101,6 +107,18 @@ class Preprocessing:
         return preprocess_ops.resize_and_crop_image(
             image, list(self.input_hw), padded_size=list(self.padded_hw),
             aug_scale_min=1.0, aug_scale_max=1.0)
+
+    def batch(self, images: tf.Tensor, info: tf.Tensor) -> tf.Tensor:
+        """The batch the model runs on, from the [B, h, w, 3] padded images: all of it."""
+        return images
+
+    # Whether the export always adds ``detection_masks_reframed`` (models whose masks
+    # are pasted another way than :func:`paste_masks`, which clients would apply).
+    always_full_image_masks = False
+
+    def paste_masks(self, masks: tf.Tensor, boxes_yxyx_px: tf.Tensor, size_hw) -> tf.Tensor:
+        """The model's masks pasted onto the input image (:func:`paste_masks`)."""
+        return paste_masks(masks, boxes_yxyx_px, size_hw)
 
 
 def input_spec(input_type: str) -> tf.TensorSpec:
@@ -198,14 +216,15 @@ def paste_masks(masks: tf.Tensor, boxes_yxyx_px: tf.Tensor, size_hw) -> tf.Tenso
 
 
 def map_outputs(out: Dict[str, tf.Tensor], info: tf.Tensor,
-                full_image_masks: bool = False) -> Dict[str, tf.Tensor]:
+                full_image_masks: bool = False, paste=None) -> Dict[str, tf.Tensor]:
     """Model Garden outputs (model frame) -> the signature's outputs (input frame).
 
     ``out`` holds ``detection_boxes`` [B, N, 4] (model-frame pixels, as
     ``model.call`` and a raw Model Garden ``DetectionModule`` export return
     them), ``detection_scores``, ``detection_classes``, ``num_detections`` and
     box-relative ``detection_masks`` [B, N, m, m]; ``info`` is the [B, 4, 2]
-    ``image_info`` (see :meth:`Preprocessing.image`).
+    ``image_info`` (see :meth:`Preprocessing.image`). ``paste`` pastes the
+    full-image masks (default :func:`paste_masks`).
     """
     boxes = out["detection_boxes"]  # [B, N, 4] pixels in the model frame
     scale = tf.tile(info[:, None, 2, :], [1, 1, 2])
@@ -231,7 +250,7 @@ def map_outputs(out: Dict[str, tf.Tensor], info: tf.Tensor,
     }
     if full_image_masks:
         hw = tf.cast(tf.reduce_max(info[:, 0, :], axis=0), tf.int32)
-        pasted = paste_masks(flat_masks, flat_boxes, (hw[0], hw[1]))
+        pasted = (paste or paste_masks)(flat_masks, flat_boxes, (hw[0], hw[1]))
         reframed = tf.cast(pasted > MASK_THRESHOLD, tf.uint8)
         result["detection_masks_reframed"] = tf.reshape(
             reframed, tf.concat([shape[:2], hw], axis=0))
@@ -329,6 +348,7 @@ def detect(model, prep: Preprocessing, inputs: tf.Tensor, input_type: str = "ima
     images, info = tf.map_fn(
         one, inputs, fn_output_signature=(tf.TensorSpec([h, w, 3], tf.float32),
                                           tf.TensorSpec([4, 2], tf.float32)))
+    images = prep.batch(images, info)
     batch = tf.shape(images)[0]
     anchors = {level: tf.tile(boxes[None], [batch, 1, 1, 1])
                for level, boxes in prep.anchor_boxes().items()}
@@ -336,7 +356,8 @@ def detect(model, prep: Preprocessing, inputs: tf.Tensor, input_type: str = "ima
     # the call's input specs, and saving then re-traces the model in training
     # mode (which needs ground truth) and fails.
     out = run_model(model, images, info[:, 1, :], anchors, min_score)
-    return map_outputs(out, info, full_image_masks)
+    return map_outputs(out, info, full_image_masks or prep.always_full_image_masks,
+                       prep.paste_masks)
 
 
 class DetectionServing(tf.Module):

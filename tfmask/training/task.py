@@ -5,6 +5,10 @@ additions are registered here, once, when this module is imported:
 
 * the ``inception_resnet_v2`` backbone type
   (:mod:`tfmask.modeling.inception_resnet_v2`, SAME-padded, FPN-aligned);
+* the ``torchvision_resnet50_fpn`` model type: torchvision's COCO-trained
+  Mask R-CNN R50-FPN v1/v2 (:mod:`tfmask.modeling.torchvision`), built by
+  :func:`tfmask.modeling.factory.build_maskrcnn` and fed by its own parser
+  (torchvision's resize and anchors);
 * training augmentations beyond flips and scale jitter
   (:class:`tfmask.training.augment.Augmentation`: 90-degree and free
   rotation, colour jitter), applied by :class:`~tfmask.training.augment.AugmentingParser`;
@@ -39,6 +43,7 @@ from tfmask.training.augment import Augmentation, AugmentingParser
 
 EXPERIMENT = "tfmask_maskrcnn"
 IRV2_TYPE = "inception_resnet_v2"
+TORCHVISION_TYPE = "torchvision_resnet50_fpn"  # tfmask.modeling.torchvision.BACKBONE_TYPE
 
 
 @dataclasses.dataclass
@@ -47,11 +52,35 @@ class InceptionResNetV2(hyperparams.Config):
 
 
 @dataclasses.dataclass
+class TorchvisionResNet50FPN(hyperparams.Config):
+    """torchvision's Mask R-CNN R50-FPN (``tfmask.modeling.torchvision``); the type
+    selects the whole model, not only the backbone.
+
+    Attributes:
+      version: ``v1`` (``maskrcnn_resnet50_fpn``) or ``v2`` (``..._v2``).
+      norm_epsilon: BatchNorm epsilon; None: 0.0 for v1 (its COCO weights), 1e-5 for v2.
+      trainable_layers: torchvision's ``trainable_backbone_layers`` (3: the stem
+        and layer1 stay fixed).
+      min_size, max_size: ``GeneralizedRCNNTransform``'s resize: the shorter side
+        to ``min_size`` unless the longer would pass ``max_size``.
+    """
+
+    version: str = "v1"
+    norm_epsilon: Optional[float] = None
+    trainable_layers: int = 3
+    min_size: int = 800
+    max_size: int = 1333
+
+
+@dataclasses.dataclass
 class Backbone(backbones_cfg.Backbone):
-    """Model Garden's backbone choices plus ``inception_resnet_v2``."""
+    """Model Garden's backbone choices plus ``inception_resnet_v2`` and
+    ``torchvision_resnet50_fpn``."""
 
     inception_resnet_v2: InceptionResNetV2 = dataclasses.field(
         default_factory=InceptionResNetV2)
+    torchvision_resnet50_fpn: TorchvisionResNet50FPN = dataclasses.field(
+        default_factory=TorchvisionResNet50FPN)
 
 
 @dataclasses.dataclass
@@ -154,7 +183,14 @@ class MaskRCNNTask(maskrcnn.MaskRCNNTask):
             regenerate_source_id=decoder_cfg.regenerate_source_id,
             mask_binarize_threshold=decoder_cfg.mask_binarize_threshold)
         p = params.parser
-        parser = AugmentingParser(
+        parser_cls, extra = AugmentingParser, {}
+        if model_cfg.backbone.type == TORCHVISION_TYPE:
+            from tfmask.modeling.torchvision.inputs import TorchvisionParser
+
+            tv = model_cfg.backbone.get()
+            parser_cls, extra = TorchvisionParser, {"min_size": tv.min_size,
+                                                    "max_size": tv.max_size}
+        parser = parser_cls(
             output_size=model_cfg.input_size[:2],
             min_level=model_cfg.min_level, max_level=model_cfg.max_level,
             num_scales=model_cfg.anchor.num_scales,
@@ -172,7 +208,7 @@ class MaskRCNNTask(maskrcnn.MaskRCNNTask):
             include_mask=model_cfg.include_mask,
             outer_boxes_scale=model_cfg.outer_boxes_scale,
             mask_crop_size=p.mask_crop_size, dtype=params.dtype,
-            augmentation=p.augmentation)
+            augmentation=p.augmentation, **extra)
         reader = input_reader_factory.input_reader_generator(
             params,
             dataset_fn=dataset_fn or dataset_fn_lib.pick_dataset_fn(params.file_type),
@@ -180,6 +216,26 @@ class MaskRCNNTask(maskrcnn.MaskRCNNTask):
             combine_fn=input_reader.create_combine_fn(params),
             parser_fn=parser.parse_fn(params.is_training))
         return reader.read(input_context=input_context)
+
+    def build_model(self) -> tf_keras.Model:
+        """Model Garden's ``build_model``; for ``torchvision_resnet50_fpn`` the same steps
+        with :func:`tfmask.modeling.factory.build_maskrcnn`."""
+        from tfmask.modeling.factory import build_maskrcnn
+
+        model_cfg = self.task_config.model
+        if model_cfg.backbone.type != TORCHVISION_TYPE:
+            return super().build_model()
+        decay = self.task_config.losses.l2_weight_decay
+        # Halved as Model Garden does: Keras' l2 is twice tf.nn.l2_loss.
+        model = build_maskrcnn(
+            tf_keras.layers.InputSpec(shape=[None] + list(model_cfg.input_size)), model_cfg,
+            tf_keras.regularizers.l2(decay / 2.0) if decay else None)
+        if self.task_config.freeze_backbone:
+            model.backbone.trainable = False
+        # Creates the variables (Model Garden's warm-up call).
+        model(tf_keras.Input(model_cfg.input_size), image_shape=tf_keras.layers.Input([2]),
+              training=False)
+        return model
 
     def initialize(self, model: tf_keras.Model) -> None:
         """Warm start from ``init_checkpoint``; reports matched/unmatched variables.
