@@ -54,3 +54,20 @@ def test_eval_action_keeps_metrics_and_writes_images(tmp_path):
     events = [e for f in tmp_path.iterdir() for e in tf.compat.v1.train.summary_iterator(str(f))]
     images = [v for e in events for v in e.summary.value if v.tag == "predictions"]
     assert images and all(e.step == 12 for e in events if e.summary.value)
+
+
+def test_images_without_detections_are_drawn_unchanged(tmp_path):
+    """A batch where one image has a detection and the other none, and one with none at all."""
+    images = _gray_normalized((2, 64, 96, 3))
+    one = _outputs()
+    mixed = {k: np.concatenate([v, np.zeros_like(v)]) for k, v in one.items()}
+    drawn, blank = draw_predictions(images, mixed, {2: "cup"})
+    assert np.any(drawn != 128) and not np.any(blank != 128)
+    nothing = {k: np.zeros_like(v) for k, v in mixed.items()}
+    assert all(not np.any(p != 128) for p in draw_predictions(images, nothing, {2: "cup"}))
+    step = tf.Variable(3, dtype=tf.int64)
+    action = EvalAction(step, say=lambda line: None, predict=lambda: (images, nothing),
+                        class_names={2: "cup"}, summary_dir=str(tmp_path), max_images=2)
+    action({"AP": 0.0})
+    events = [e for f in tmp_path.iterdir() for e in tf.compat.v1.train.summary_iterator(str(f))]
+    assert [v for e in events for v in e.summary.value if v.tag == "predictions"]

@@ -322,8 +322,13 @@ def run_model(model, images: tf.Tensor, image_shape: tf.Tensor,
     if model.outer_boxes_scale > 1.0:
         rois = reorder(out["detection_outer_boxes"])
     k = tf.reduce_max(tf.concat([count, [0]], axis=0))  # 0 for an empty batch
-    probs = _mask_probs(model, out["decoder_features"], rois[:, :k],
-                        result["detection_classes"][:, :k])  # [B, K, m, m]
+    # The head always gets at least one ROI per image (a padding box when nothing
+    # survives): with oneDNN (TF_ENABLE_ONEDNN_OPTS=1) a Conv2D on an empty batch
+    # returns its input's shape, and eagerly the bias add then fails ("Must provide
+    # as many biases as the last dimension of the input tensor: [3] vs. [0,28,28,64]").
+    k_run = tf.minimum(tf.maximum(k, 1), n)
+    probs = _mask_probs(model, out["decoder_features"], rois[:, :k_run],
+                        result["detection_classes"][:, :k_run])[:, :k]  # [B, K, m, m]
     probs *= tf.cast(keep[:, :k, None, None], probs.dtype)
     masks = tf.pad(probs, [[0, 0], [0, n - k], [0, 0], [0, 0]])
     masks.set_shape([None, n, None, None])
