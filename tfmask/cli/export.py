@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from tfmask.export.precision import EXPORT_PRECISIONS
 from tfmask.export.signature import INPUT_TYPES
 
 
@@ -32,6 +33,9 @@ def register(sub) -> None:
                    help="drop detections scoring below this from the outputs; the mask head "
                    "runs only on the rest, so a higher value is faster on CPU (default: "
                    "%(default)s, keep what the config's second_stage_post_processing keeps)")
+    p.add_argument("--mixed_precision", choices=EXPORT_PRECISIONS, default="float32",
+                   help="compute precision of the exported graph: bfloat16 needs a GPU or a "
+                   "CPU with avx512_bf16/AMX (outputs stay float32; default: %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -41,7 +45,7 @@ def run(args) -> int:
     result = export_model(args.pipeline_config_path, args.trained_checkpoint_dir,
                           args.output_directory, input_type=args.input_type,
                           full_image_masks=args.full_image_masks, min_score=args.min_score,
-                          say=print)
+                          say=print, precision=args.mixed_precision)
     print(f"exported {result.source_checkpoint} to {result.output_directory}/ in "
           f"{result.seconds:.1f} s")
     print(f"  saved model:  {result.saved_model_dir}  (signature serving_default)")
@@ -49,6 +53,8 @@ def run(args) -> int:
         print(f"    input  {name}: {spec}")
     for name, spec in result.outputs.items():
         print(f"    output {name}: {spec}")
+    if result.precision != "float32":
+        print(f"    computes in {result.precision} (outputs float32)")
     if result.min_score > 0:
         print(f"    detections scoring below {result.min_score:g} are dropped")
     print(f"  checkpoint:   {result.checkpoint_path}")

@@ -37,7 +37,8 @@ def register(sub) -> None:
     p.add_argument("--distribution_strategy", choices=STRATEGIES, default="one_device")
     p.add_argument("--num_gpus", type=int, default=0)
     p.add_argument("--mixed_precision", choices=PRECISIONS, default="float32",
-                   help="GPU only: float16 or bfloat16")
+                   help="float16 or bfloat16 on a GPU; bfloat16 also on a CPU with "
+                   "avx512_bf16 or AMX (refused on other CPUs)")
     p.add_argument("--xla", action="store_true", help="GPU only: compile with XLA")
     p.add_argument("--log_every", type=int, default=1, help="progress line every N steps")
     p.set_defaults(func=run)

@@ -30,7 +30,8 @@ class RunOptions:
       checkpoint_every_n: steps between checkpoints (None: 1000 or the total).
       keep_checkpoints: how many recent checkpoints to keep.
       distribution_strategy / num_gpus: Model Garden runtime settings.
-      mixed_precision: ``float16``/``bfloat16`` on GPU; float32 otherwise.
+      mixed_precision: ``float16``/``bfloat16`` on GPU, ``bfloat16`` on a CPU with
+        native bfloat16 (:func:`check_cpu_precision`); float32 otherwise.
       xla: compile with XLA (GPU opt-in).
       eval_on_train_data: evaluate on the training records.
       sample_1_of_n_eval_examples: evaluate on the first 1/N of the eval records.
@@ -128,6 +129,31 @@ def from_yaml(path: PathLike, params_override: str = "") -> Experiment:
     return Experiment(params)
 
 
+def check_cpu_precision(precision: str, flag: str) -> None:
+    """Refuses a precision this CPU cannot run fast when there is no GPU.
+
+    ``bfloat16`` needs native bfloat16 arithmetic (``avx512_bf16`` or AMX;
+    :mod:`tfmask.cpu_features`): elsewhere TensorFlow emulates it, which
+    gains nothing. ``float16`` is a GPU precision (CPUs emulate it).
+
+    Raises:
+      ConfigError: naming ``flag``, the CPU and what to do instead.
+    """
+    if precision == "float32":
+        return
+    from tfmask import cpu_features
+
+    if precision == "bfloat16":
+        if cpu_features.has_native_bfloat16():
+            return
+        raise ConfigError(
+            f"{flag} bfloat16 needs a GPU or a CPU with native bfloat16 (the avx512_bf16 or "
+            f"amx_bf16 flag in /proc/cpuinfo); on {cpu_features.describe()} TensorFlow would "
+            "emulate it: leave the flag out to run in float32")
+    raise ConfigError(f"{flag} float16 is a GPU option and this machine has no GPU; on a CPU "
+                      "use bfloat16 (where the CPU has avx512_bf16) or float32")
+
+
 def apply_options(exp: Experiment, opts: RunOptions) -> None:
     """Writes the command-line overrides into ``exp.params``."""
     if opts.distribution_strategy not in STRATEGIES:
@@ -139,9 +165,10 @@ def apply_options(exp: Experiment, opts: RunOptions) -> None:
     import tensorflow as tf
 
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
-    if (opts.mixed_precision != "float32" or opts.xla) and not on_gpu:
-        raise ConfigError("--mixed_precision and --xla are GPU options; this machine has no "
-                          "GPU, so training runs in float32")
+    if not on_gpu:
+        check_cpu_precision(opts.mixed_precision, "--mixed_precision")
+    if opts.xla and not on_gpu:
+        raise ConfigError("--xla is a GPU option and this machine has no GPU")
     p = exp.params
     steps = opts.num_train_steps or p.trainer.train_steps
     every = opts.checkpoint_every_n or min(1000, steps)

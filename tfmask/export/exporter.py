@@ -31,6 +31,7 @@ import tensorflow as tf
 from tfmask.atomic import atomic_dir, restore_aside_dir
 from tfmask.errors import ConfigError, DataError, PathLike, TfmaskError
 from tfmask.data.records.feature_keys import IMAGE_ENCODED
+from tfmask.export.precision import check_export_precision, compute_policy
 from tfmask.export.serving import (INPUT_NAME, INPUT_TYPES, DetectionServing,  # noqa: F401
                             Preprocessing, detect, input_spec)
 
@@ -38,6 +39,8 @@ SIGNATURE = "serving_default"
 VERIFY_SIZE_HW = (100, 150)  # non-square, so a swapped height/width shows up
 _DYNAMIC_BATCH_NMS = ("batched", "v2", "v3")
 _BOX_TOLERANCE = 1e-4  # normalized boxes, scores and masks, reloaded vs in memory
+# A bfloat16 graph (8-bit mantissa): the reloaded graph's fused kernels round differently.
+TOLERANCE = {"float32": _BOX_TOLERANCE, "bfloat16": 2e-2}
 
 
 class ExportVerificationError(TfmaskError):
@@ -54,6 +57,7 @@ class ExportResult:
       source_checkpoint: the checkpoint that was exported.
       input_type: one of ``INPUT_TYPES``.
       min_score: detections scoring below it are dropped by the SavedModel.
+      precision: the graph's compute precision (``float32`` or ``bfloat16``).
       inputs / outputs: signature tensor name -> ``"dtype [shape]"``.
       max_abs_diff: per output, largest |reloaded - in memory| on the check image.
       seconds: the whole export; reload_seconds: ``tf.saved_model.load`` alone.
@@ -67,6 +71,7 @@ class ExportResult:
     source_checkpoint: str
     input_type: str
     min_score: float = 0.0
+    precision: str = "float32"
     inputs: Dict[str, str] = field(default_factory=dict)
     outputs: Dict[str, str] = field(default_factory=dict)
     max_abs_diff: Dict[str, float] = field(default_factory=dict)
@@ -100,7 +105,8 @@ def verification_image(size_hw: Tuple[int, int] = VERIFY_SIZE_HW) -> np.ndarray:
     return image.astype(np.uint8)
 
 
-def _compare(expected: Dict[str, tf.Tensor], got: Dict[str, tf.Tensor]) -> Dict[str, float]:
+def _compare(expected: Dict[str, tf.Tensor], got: Dict[str, tf.Tensor],
+             tolerance: float = _BOX_TOLERANCE) -> Dict[str, float]:
     diffs: Dict[str, float] = {}
     for name, want in expected.items():
         if name not in got:
@@ -116,7 +122,7 @@ def _compare(expected: Dict[str, tf.Tensor], got: Dict[str, tf.Tensor]) -> Dict[
         elif name == "detection_masks_reframed":  # a probability at 0.5 may flip
             bad = diff.size and diff.mean() > 1e-3
         else:
-            bad = diffs[name] > _BOX_TOLERANCE
+            bad = diffs[name] > tolerance
         if bad:
             raise ExportVerificationError(
                 f"output '{name}' of the reloaded SavedModel differs from the in-memory "
@@ -125,7 +131,8 @@ def _compare(expected: Dict[str, tf.Tensor], got: Dict[str, tf.Tensor]) -> Dict[
 
 
 def verify_export(saved_model_dir: PathLike, model, prep: Preprocessing, input_type: str,
-                  full_image_masks: bool, min_score: float = 0.0
+                  full_image_masks: bool, min_score: float = 0.0,
+                  tolerance: float = _BOX_TOLERANCE
                   ) -> Tuple[Dict[str, float], float]:
     """Reloads the SavedModel and compares it with ``model`` on one image.
 
@@ -144,7 +151,7 @@ def verify_export(saved_model_dir: PathLike, model, prep: Preprocessing, input_t
     loaded = tf.saved_model.load(str(saved_model_dir))
     reload_s = time.perf_counter() - start
     got = loaded.signatures[SIGNATURE](**{INPUT_NAME: verification_input(input_type, image)})
-    return _compare(expected, got), reload_s
+    return _compare(expected, got, tolerance), reload_s
 
 
 def find_checkpoint(checkpoint_dir: PathLike) -> str:
@@ -222,24 +229,27 @@ def _check_output_dir(out: Path) -> None:
 def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLike,
                  output_directory: PathLike, input_type: str = "image_tensor",
                  full_image_masks: bool = False, min_score: float = 0.0,
-                 say: Callable[[str], None] = lambda s: None) -> ExportResult:
+                 say: Callable[[str], None] = lambda s: None,
+                 precision: str = "float32") -> ExportResult:
     """Exports the newest checkpoint of ``trained_checkpoint_dir`` (see module docstring).
 
     ``min_score`` > 0 drops detections scoring below it from the outputs (and
     spares the mask head their boxes); 0.0 keeps what the pipeline.config's
-    second-stage post-processing keeps.
+    second-stage post-processing keeps. ``precision`` ``bfloat16`` exports a graph
+    computing in bfloat16 (:mod:`tfmask.export.precision`; outputs stay float32).
 
     Raises:
       DataError: no checkpoint, or one that does not match the pipeline.config's model;
         errors of the pipeline.config or its label map.
-      ConfigError: unknown input type, a NaN ``min_score``, or an output folder that
-        is not an export.
+      ConfigError: unknown input type, a NaN ``min_score``, an output folder that
+        is not an export, or a precision this machine cannot run natively.
       ExportVerificationError: the reloaded SavedModel disagrees with the model.
     """
     from tfmask.config.translate import translate
 
     start = time.perf_counter()
     input_spec(input_type)  # fails early on an unknown type
+    check_export_precision(precision)
     if math.isnan(min_score):  # would silently drop every detection
         raise ConfigError("--min_score must be a number, got nan")
     out = Path(os.path.abspath(output_directory))  # a real name even for "."
@@ -254,7 +264,8 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         generator.nms_version = "batched"
     checkpoint = find_checkpoint(trained_checkpoint_dir)
     say(f"restoring {checkpoint}")
-    model = restore_model(params, checkpoint)
+    with compute_policy(precision):  # layers keep the policy they are built with
+        model = restore_model(params, checkpoint)
     prep = Preprocessing.from_model_config(params.task.model)
     module = DetectionServing(model, prep, input_type, full_image_masks, min_score)
 
@@ -272,7 +283,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         translation.label_map.write(tmp / "label_map.pbtxt")
         say("checking the reloaded SavedModel against the model")
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
-                                        full_image_masks, min_score)
+                                        full_image_masks, min_score, TOLERANCE[precision])
     outputs = {name: _describe(spec)
                for name, spec in sorted(concrete.structured_outputs.items())}
     return ExportResult(
@@ -280,5 +291,6 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         checkpoint_path=str(out / "checkpoint" / "ckpt-0"),
         pipeline_config=str(out / "pipeline.config"), label_map=str(out / "label_map.pbtxt"),
         source_checkpoint=checkpoint, input_type=input_type, min_score=float(min_score),
+        precision=precision,
         inputs={INPUT_NAME: _describe(input_spec(input_type))}, outputs=outputs,
         max_abs_diff=diffs, seconds=time.perf_counter() - start, reload_seconds=reload_s)
