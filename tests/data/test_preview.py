@@ -127,8 +127,10 @@ def test_pattern_matching_nothing_raises(tmp_path):
 
 def test_file_that_is_not_a_record_raises(tmp_path):
     (tmp_path / "junk.tfrecord").write_bytes(b"definitely not a tfrecord file" * 10)
-    with pytest.raises(DataError, match="cannot read the records"):
+    with pytest.raises(DataError, match="not a valid TFRecord file") as err:
         preview_records(str(tmp_path / "junk.tfrecord"), tmp_path / "out")
+    assert err.value.path == str(tmp_path / "junk.tfrecord")
+    assert not (tmp_path / "out").exists()
 
 
 def test_example_whose_image_does_not_decode_raises(tmp_path):

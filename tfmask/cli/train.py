@@ -33,7 +33,8 @@ def register(sub) -> None:
     p.add_argument("--sample_1_of_n_eval_examples", type=int, default=1,
                    help="evaluate on the first 1/N of the eval records")
     p.add_argument("--strict", action="store_true",
-                   help="fail on pipeline.config fields that are not honoured")
+                   help="fail on pipeline.config fields that are not honoured, and when "
+                   "max_total_detections is below the objects of the densest image")
     p.add_argument("--distribution_strategy", choices=STRATEGIES, default="one_device")
     p.add_argument("--num_gpus", type=int, default=0)
     p.add_argument("--mixed_precision", choices=PRECISIONS, default="float32",
@@ -63,7 +64,7 @@ def run(args) -> int:
         metrics = loop.evaluate(exp, args.checkpoint_dir, args.model_dir, opts)
         print(_format_metrics(metrics))
         return 0
-    result = loop.train(exp, args.model_dir, opts, log_every=args.log_every)
+    result = loop.train(exp, args.model_dir, opts, log_every=args.log_every, strict=args.strict)
     print(f"done at step {result.step}; model dir {result.model_dir}")
     if result.metrics:
         print(_format_metrics(result.metrics))

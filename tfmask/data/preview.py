@@ -22,6 +22,7 @@ from tfmask.atomic import atomic_path
 from tfmask.draw import overlay
 from tfmask.errors import DataError, PathLike
 from tfmask.data.records.reader import DecodedExample, read_examples
+from tfmask.data.records.scan import scan_records
 
 
 def example_labels(example: DecodedExample) -> List[str]:
@@ -74,22 +75,6 @@ def preview_name(example: DecodedExample, used: Set[str]) -> str:
     return name
 
 
-def _examples(patterns) -> Iterable[DecodedExample]:
-    """read_examples, with unreadable or foreign records as DataError."""
-    import tensorflow as tf
-    from google.protobuf.message import DecodeError
-
-    where = patterns if isinstance(patterns, str) else ",".join(map(str, patterns))
-    try:
-        yield from read_examples(patterns)
-    except tf.errors.OpError as exc:
-        raise DataError(where, f"cannot read the records: {exc.message}",
-                        kind="unreadable") from None
-    except (DecodeError, IndexError) as exc:
-        raise DataError(where, f"a record is not an image tf.train.Example ({exc!r})",
-                        kind="unreadable") from None
-
-
 def preview_records(patterns: Union[PathLike, Iterable[PathLike]], out_dir: PathLike,
                     limit: Optional[int] = None, progress: bool = False) -> List[Path]:
     """Writes ``OUT_DIR/<image stem>.png`` with the ground truth of each example.
@@ -116,7 +101,8 @@ def preview_records(patterns: Union[PathLike, Iterable[PathLike]], out_dir: Path
     used: Set[str] = set()
     if limit == 0:
         return written
-    examples = _examples(patterns)
+    scan_records(patterns)  # a corrupt or foreign file stops the run before any PNG is written
+    examples = read_examples(patterns)
     for example in tqdm(examples, total=limit, unit="img", desc="preview",
                         disable=None if progress else True):
         picture = draw_example(example)

@@ -22,9 +22,7 @@ are false positives. With no detections at all, every defined metric is 0.0.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import math
 import os
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tfmask.errors import ConfigError, DataError, PathLike
+from tfmask.runlog import third_party_output
 from tfmask.evaluation.inputs import (check_ground_truth, ground_truth_from_records,
                                 load_ground_truth, prepare_results, read_detections)
 
@@ -216,7 +215,7 @@ def evaluate_coco(gt: dict, results: Sequence[dict],
     class_names = [names[c] for c in cat_ids]
     metrics: Dict[str, IouTypeMetrics] = {}
     recall = None
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+    with third_party_output():  # pycocotools prints progress and tables
         for iou_type in iou_types:
             drop = "bbox" if iou_type == "segm" else "segmentation"
             dets = [{k: v for k, v in r.items() if k != drop} for r in copy.deepcopy(prepared)]

@@ -24,12 +24,12 @@ from typing import Callable, Dict, List, Optional
 from tfmask import engine_private
 from tfmask.atomic import atomic_write
 from tfmask.errors import DataError, PathLike, TfmaskError
-from tfmask.data.records.reader import expand_record_paths
 from tfmask.training.ckpt_safety import remove_interrupted_saves
 from tfmask.training import distribute
 from tfmask.training.eval_action import EvalAction, float_metrics
 from tfmask.config.experiment import Experiment, RunOptions, apply_options, save_record
 from tfmask.training.progress import ProgressAction
+from tfmask.training.records_check import check_records
 
 METRICS_NAME = "metrics.json"
 
@@ -60,16 +60,8 @@ class TrainResult:
     model_dir: str = ""
 
 
-def count_records(patterns) -> int:
-    import tensorflow as tf
-
-    paths = expand_record_paths(patterns)
-    return int(sum(1 for _ in tf.data.TFRecordDataset(paths)))
-
-
-def _prepare_eval(params, sample_1_of_n: int) -> int:
-    """Sizes the eval run from the eval records (ground truth comes from them)."""
-    n = count_records(params.task.validation_data.input_path)
+def _prepare_eval(params, n: int, sample_1_of_n: int) -> int:
+    """Sizes the eval run from the ``n`` eval records (ground truth comes from them)."""
     if n == 0:
         raise DataError(str(params.task.validation_data.input_path), "eval records are empty")
     n = max(1, n // sample_1_of_n)
@@ -132,24 +124,33 @@ def _build(exp: Experiment, strategy, logging_dir: str, train: bool,
     return task, trainer
 
 
-def _start(exp: Experiment, opts: RunOptions, say):
-    """Options, strategy (first: multi-worker needs it before any TF op), eval size."""
+def _start(exp: Experiment, opts: RunOptions, say, train: bool = True, strict: bool = False):
+    """Options, strategy (first: multi-worker needs it before any TF op), the records
+    checked against the limits (:mod:`tfmask.training.records_check`), eval size."""
     apply_options(exp, opts)
     params = exp.params
     strategy = distribute.create_strategy(params)
     distribute.check_batches(params, strategy.num_replicas_in_sync)
     if params.runtime.distribution_strategy != "one_device":
         say(distribute.describe(params, strategy))
-    n_eval = _prepare_eval(params, opts.sample_1_of_n_eval_examples)
+    checked = check_records(params, train=train, strict=strict)
+    for line in checked.lines:
+        say(line)
+    n_eval = _prepare_eval(params, checked.eval.examples, opts.sample_1_of_n_eval_examples)
     params.validate()
     params.lock()
     return strategy, n_eval
 
 
 def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = None,
-          say: Callable[[str], None] = print, log_every: int = 1) -> TrainResult:
+          say: Callable[[str], None] = print, log_every: int = 1,
+          strict: bool = False) -> TrainResult:
     """Trains (or resumes) the experiment in ``model_dir``, evaluating every
     checkpoint interval and at the end.
+
+    Before the first step every record is read: a corrupt file is a DataError,
+    ``max_number_of_boxes`` is raised to the densest image, and a
+    ``max_total_detections`` below it is a warning (an error with ``strict``).
 
     Raises:
       TrainingInterrupted: after saving a checkpoint on Ctrl-C / SIGTERM.
@@ -161,7 +162,7 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
 
     opts = opts or RunOptions()
     model_dir = str(model_dir)
-    strategy, n_eval = _start(exp, opts, say)
+    strategy, n_eval = _start(exp, opts, say, strict=strict)
     params = exp.params
     _, _, chief = distribute.worker(strategy)
     for name in exp.ignored:
@@ -285,7 +286,7 @@ def evaluate(exp: Experiment, checkpoint_dir: PathLike, model_dir: PathLike,
     checkpoint = tf.train.latest_checkpoint(str(checkpoint_dir))
     if checkpoint is None:
         raise DataError(str(checkpoint_dir), "no checkpoint found in this folder")
-    strategy, _ = _start(exp, opts, print)
+    strategy, _ = _start(exp, opts, print, train=False)
     Path(model_dir).mkdir(parents=True, exist_ok=True)
     task, trainer = _build(exp, strategy, str(model_dir), train=False)
     trainer.checkpoint.read(checkpoint).expect_partial()

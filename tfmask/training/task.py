@@ -255,3 +255,18 @@ class MaskRCNNTask(maskrcnn.MaskRCNNTask):
         self.init_report = report
         for line in report.summary_lines():
             self.say(line)
+
+    def build_metrics(self, training: bool = True):
+        """Model Garden's metrics; pycocotools' prints while it indexes the eval ground
+        truth go to the run's log (:func:`tfmask.runlog.third_party_output`)."""
+        from tfmask.runlog import third_party_output
+
+        with third_party_output():
+            return super().build_metrics(training)
+
+    def reduce_aggregated_logs(self, aggregated_logs, global_step=None):
+        """Model Garden's COCO evaluation, with pycocotools' tables sent to the run's log."""
+        from tfmask.runlog import third_party_output
+
+        with third_party_output():
+            return super().reduce_aggregated_logs(aggregated_logs, global_step)

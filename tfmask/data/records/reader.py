@@ -1,8 +1,8 @@
 """A numpy reader for the records :mod:`tfmask.data.records.writer` writes.
 
 For previews, tests and evaluation; training reads records with Model Garden's
-own decoder. :func:`decode_example` never imports TensorFlow;
-:func:`read_examples` uses ``tf.data`` to read the files.
+own decoder. :func:`decode_example` and :func:`read_examples` never import TensorFlow (records
+are read with :mod:`tfmask.data.records.scan`, CRCs checked).
 """
 
 from __future__ import annotations
@@ -120,9 +120,21 @@ def expand_record_paths(patterns: Union[PathLike, Iterable[PathLike]]) -> List[s
 
 
 def read_examples(patterns: Union[PathLike, Iterable[PathLike]]) -> Iterator[DecodedExample]:
-    """Yields every example of the matching record files, in file order."""
-    import tensorflow as tf
+    """Yields every example of the matching record files, in file order.
+
+    Raises:
+      DataError: no file matches a pattern; a file is corrupt, truncated or
+        not a TFRecord file; a record is not a tfmask image example (the file
+        and the record are named).
+    """
+    from google.protobuf.message import DecodeError
+
+    from tfmask.data.records.scan import iter_records
 
     for path in expand_record_paths(patterns):
-        for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
-            yield decode_example(raw)
+        for index, raw in iter_records(path):
+            try:
+                yield decode_example(raw)
+            except (DecodeError, IndexError, KeyError, ValueError, OSError) as exc:
+                raise DataError(path, f"record {index} is not an image example in tfmask's "
+                                f"format ({type(exc).__name__}: {exc})", kind="corrupt") from None
