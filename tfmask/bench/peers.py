@@ -1,0 +1,396 @@
+"""``tfmask bench`` section ``peers``: tfmask's R50-FPN against torchvision's, same settings.
+
+torchvision's ``maskrcnn_resnet50_fpn`` (v1; the ``[peers]`` extra) is what
+users leaving the OD API pick. Both models are built from random weights
+(nothing is downloaded) with one set of numbers, taken from the ResNet-50-FPN
+config tfmask translates and written into torchvision's constructor:
+
+* inference on 512x384 photos at 512 px longer side (torchvision ``min_size``
+  384 / ``max_size`` 512; tfmask pads to 512x512), 1,000 test proposals (RPN
+  pre-NMS top-k per level and post-NMS), NMS thresholds, 100 detections that
+  all go through the mask head (score threshold 0 on both: torchvision's
+  ``box_score_thresh=0``), masks pasted onto the image on both
+  (``--full_image_masks``); latency at batch 1 and 4, outputs fetched;
+* the steady-state training step at 640 px, batch 1, on one synthesized
+  record held in memory (input excluded on both): 512 sampled ROIs, RPN
+  minibatch 256, train proposals, SGD with momentum;
+* the box head of both is 2 fully connected layers of 1024 (torchvision's
+  ``TwoMLPHead``; Model Garden ``detection_head`` ``num_convs 0, num_fcs 2,
+  fc_dims 1024``, the OD API's ResNet-FPN box classifier), mask head 4 convs of
+  256 + deconv to 28x28 on 14x14 ROI features on both; the same class count.
+
+Both use every CPU this process may run on (``torch.set_num_threads``;
+TensorFlow's default pools). torchvision runs in its own process
+(``python -m tfmask.bench.peers torchvision SETTINGS.json OUT.json``) so the
+two libraries' thread pools never meet. tfmask's side is the SavedModel that
+``tfmask export`` writes (:class:`~tfmask.export.serving.DetectionServing`),
+reloaded; bfloat16 rows (tfmask's bfloat16 export vs torchvision's CPU
+autocast) are measured only where the CPU has native bfloat16. Ratios are
+torchvision / tfmask (> 1: tfmask faster). Run::
+
+    python -m tfmask.bench.common peers /tmp/bench out.json [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+from tfmask import engine_private
+from tfmask.bench.common import Row, Section
+
+ROOT = Path(__file__).resolve().parents[2]
+R50_CONFIG = ROOT / "configs" / "mask_rcnn_resnet50_fpn_640x640.config"
+# The issue's goals, as ratios torchvision / tfmask (latency <= 0.6x, step <= 0.8x, best <= 0.4x).
+INFERENCE_TARGET, TRAINING_TARGET, BEST_TARGET = 1 / 0.6, 1 / 0.8, 1 / 0.4
+FAITHFUL_HEAD = {"num_convs": 0, "num_fcs": 2, "fc_dims": 1024}
+
+
+def _settings(quick: bool) -> dict:
+    """Quick: small images and counts (checks the section runs; minutes). Full: ~12 min."""
+    if quick:
+        return {"image_hw": [96, 128], "infer_size": 128, "train_size": 128,
+                "test_proposals": 100, "detections": 10, "runs_b1": 1, "runs_b4": 1,
+                "warmup": 1, "train_warmup": 1, "train_steps": 1}
+    return {"image_hw": [384, 512], "infer_size": 512, "train_size": 640,
+            "test_proposals": 1000, "detections": 100, "runs_b1": 8, "runs_b4": 3,
+            "warmup": 1, "train_warmup": 2, "train_steps": 6}
+
+
+def cpu_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _records(work_dir: Path, image_hw) -> Path:
+    from tfmask.data.convert import ConvertConfig, convert
+    from tfmask.data.synth import synthesize
+
+    records = work_dir / "records"
+    if not (records / "label_map.pbtxt").exists():
+        synthesize(work_dir / "data", num_train=6, num_test=4, size_hw=tuple(image_hw),
+                   seed=5, min_objects=1, max_objects=4, overwrite=True)
+        convert(ConvertConfig(data_dir=str(work_dir / "data"), output_dir=str(records),
+                              instance_mode="box", val_fraction=0.34, progress=False))
+    return records
+
+
+def _experiment(work_dir: Path, records: Path, size: int, cfg: dict, name: str):
+    """tfmask's experiment for the R50-FPN config at ``size`` px with the section's head,
+    proposal and detection counts."""
+    from tfmask.config import edit, experiment
+    from tfmask.config.label_map import read_label_map
+    from tfmask.config.textproto import read_text_file, write_text_file
+
+    msg = read_text_file(R50_CONFIG)
+    edit.point_at_records(msg, records)
+    edit.set_num_classes(msg, len(read_label_map(records / "label_map.pbtxt",
+                                                 pixel_suffix=False).classes))
+    edit.set_image_size(msg, size)
+    edit.set_batch_size(msg, 1)
+    path = work_dir / f"{name}.config"
+    write_text_file(path, msg, header=f"tfmask bench (peers): {R50_CONFIG.name} at {size} px")
+    exp = experiment.from_pipeline_config(path)
+    model = exp.params.task.model
+    model.detection_head.override(FAITHFUL_HEAD)
+    model.roi_generator.test_num_proposals = cfg["test_proposals"]
+    model.roi_generator.test_pre_nms_top_k = cfg["test_proposals"]
+    model.detection_generator.pre_nms_score_threshold = 0.0  # every detection is masked
+    model.detection_generator.max_num_detections = cfg["detections"]
+    return exp
+
+
+def torchvision_settings(params, cfg: dict) -> dict:
+    """The constructor arguments that give torchvision tfmask's numbers."""
+    m = params.task.model
+    rg, rs = m.roi_generator, m.roi_sampler
+    h, w = cfg["image_hw"]
+    return {
+        "num_classes": int(m.num_classes),  # both count the background
+        "rpn_pre_nms_top_n_test": int(rg.test_pre_nms_top_k),
+        "rpn_post_nms_top_n_test": int(rg.test_num_proposals),
+        "rpn_pre_nms_top_n_train": int(rg.pre_nms_top_k),
+        "rpn_post_nms_top_n_train": int(rg.num_proposals),
+        "rpn_nms_thresh": float(rg.test_nms_iou_threshold),
+        "rpn_batch_size_per_image": int(params.task.train_data.parser.rpn_batch_size_per_im),
+        "rpn_positive_fraction": float(params.task.train_data.parser.rpn_fg_fraction),
+        "box_batch_size_per_image": int(rs.num_sampled_rois),
+        "box_positive_fraction": float(rs.foreground_fraction),
+        "box_nms_thresh": float(m.detection_generator.nms_iou_threshold),
+        "box_detections_per_img": int(m.detection_generator.max_num_detections),
+        "box_score_thresh": 0.0,
+        "infer_min_max_size": [cfg["infer_size"] * min(h, w) // max(h, w), cfg["infer_size"]],
+        "train_min_max_size": [cfg["train_size"] * min(h, w) // max(h, w), cfg["train_size"]],
+    }
+
+
+def _timed(fn, runs: int, warmup: int) -> List[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def _images(records_dir: Path, count: int) -> List[np.ndarray]:
+    from tfmask.inference.predictor import read_image
+
+    paths = sorted((records_dir.parent / "data" / "test_images").iterdir())
+    return [read_image(paths[i % len(paths)]) for i in range(count)]
+
+
+def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) -> dict:
+    """Latency of the reloaded SavedModel (tfmask export's module) at batch 1 and 4, ms."""
+    import tensorflow as tf
+    import tf_keras
+    from official.vision.modeling import factory
+
+    import tfmask.training.task  # noqa: F401  registers tfmask's backbones
+    from tfmask.export.precision import compute_policy
+    from tfmask.export.serving import DetectionServing, Preprocessing, detect
+
+    params = exp.params
+    params.task.model.detection_generator.nms_version = "batched"  # as tfmask export
+    prep = Preprocessing.from_model_config(params.task.model)
+    tf_keras.utils.set_random_seed(0)
+    with compute_policy(precision):
+        model = factory.build_maskrcnn(
+            input_specs=tf_keras.layers.InputSpec(shape=[None, *prep.padded_hw, 3]),
+            model_config=params.task.model)
+    detect(model, prep, tf.zeros([1, *prep.padded_hw, 3], tf.uint8))
+    module = DetectionServing(model, prep, "image_tensor", full_image_masks=True)
+    out_dir = work_dir / f"saved_model_{precision}"
+    tf.saved_model.save(module, str(out_dir),
+                        signatures={"serving_default": module.serve.get_concrete_function()})
+    serve = tf.saved_model.load(str(out_dir)).signatures["serving_default"]
+    result = {}
+    for batch, runs in ((1, cfg["runs_b1"]), (4, cfg["runs_b4"])):
+        inputs = tf.constant(np.stack(images[:batch]))
+        counts = []
+
+        def once():
+            out = {k: v.numpy() for k, v in serve(input_tensor=inputs).items()}
+            counts.append(float(out["num_detections"].mean()))
+        times = _timed(once, runs, cfg["warmup"])
+        result[f"b{batch}_ms"] = [round(1000 * t, 1) for t in times]
+        result[f"b{batch}_detections"] = counts[-1]
+    return result
+
+
+def _tfmask_training(exp, cfg: dict) -> List[float]:
+    """Seconds per steady-state ``trainer.train(1)`` on one cached batch (tfmask's task,
+    Model Garden's trainer, as ``tfmask train`` builds them)."""
+    import tensorflow as tf
+    from official.core import task_factory, train_utils
+
+    from tfmask.config.experiment import RunOptions, apply_options
+    from tfmask.training import distribute
+
+    steps = cfg["train_warmup"] + cfg["train_steps"]
+    apply_options(exp, RunOptions(num_train_steps=steps + 1, checkpoint_every_n=steps + 1))
+    params = exp.params
+    strategy = distribute.create_strategy(params)
+    with strategy.scope():
+        task = task_factory.get_task(params.task)
+        trainer = train_utils.create_trainer(params, task, train=True, evaluate=False,
+                                             checkpoint_exporter=None)
+    batch = next(iter(task.build_inputs(params.task.train_data)))
+    cached = trainer.distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat())
+    engine_private.set_train_iterator(trainer, iter(cached))
+    one = tf.constant(1, tf.int32)
+    times = []
+    with strategy.scope():
+        for i in range(steps):
+            start = time.perf_counter()
+            trainer.train(one)
+            trainer.global_step.numpy()  # the step is done
+            if i >= cfg["train_warmup"]:
+                times.append(time.perf_counter() - start)
+    return times
+
+
+# --- torchvision, in its own process ------------------------------------------------------
+
+def _torchvision_model(tv: dict, min_max_size):
+    import torch
+    from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+    keys = ("num_classes", "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test",
+            "rpn_pre_nms_top_n_train", "rpn_post_nms_top_n_train", "rpn_nms_thresh",
+            "rpn_batch_size_per_image", "rpn_positive_fraction", "box_batch_size_per_image",
+            "box_positive_fraction", "box_nms_thresh", "box_detections_per_img",
+            "box_score_thresh")
+    torch.manual_seed(0)
+    # weights_backbone=None: nothing is downloaded (random weights, as tfmask's side).
+    return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None,
+                                 min_size=min_max_size[0], max_size=min_max_size[1],
+                                 **{k: tv[k] for k in keys})
+
+
+def torchvision_worker(spec: dict) -> dict:
+    """Latency (batch 1 and 4, float32 and, with ``spec['bfloat16']``, CPU autocast) and
+    training step seconds of torchvision's Mask R-CNN; ``spec`` as :func:`run` writes it."""
+    import torch
+    import torchvision
+
+    torch.set_num_threads(spec["threads"])
+    cfg, tv = spec["settings"], spec["torchvision"]
+    images = [torch.from_numpy(np.load(p)).permute(2, 0, 1).float() / 255.0
+              for p in spec["images"]]
+    result = {"torch": torch.__version__, "torchvision": torchvision.__version__,
+              "threads": torch.get_num_threads()}
+    model = _torchvision_model(tv, tv["infer_min_max_size"]).eval()
+    precisions = ["float32"] + (["bfloat16"] if spec["bfloat16"] else [])
+    for precision in precisions:
+        for batch, runs in ((1, cfg["runs_b1"]), (4, cfg["runs_b4"])):
+            counts = []
+
+            def once():
+                with torch.inference_mode(), torch.autocast(
+                        "cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+                    out = model(images[:batch])
+                counts.append(float(np.mean([len(o["scores"]) for o in out])))
+            times = _timed(once, runs, cfg["warmup"])
+            key = f"{precision}_b{batch}"
+            result[f"{key}_ms"] = [round(1000 * t, 1) for t in times]
+            result[f"{key}_detections"] = counts[-1]
+    # Training: one example held in memory, as tfmask's side.
+    example = spec["train_example"]
+    model = _torchvision_model(tv, tv["train_min_max_size"]).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    image = torch.from_numpy(np.load(example["image"])).permute(2, 0, 1).float() / 255.0
+    target = {"boxes": torch.tensor(example["boxes_xyxy_px"], dtype=torch.float32),
+              "labels": torch.tensor(example["labels"], dtype=torch.int64),
+              "masks": torch.from_numpy(np.load(example["masks"]).astype(np.uint8))}
+
+    def step():
+        losses = model([image], [target])
+        loss = sum(losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    result["train_step_s"] = [round(t, 4) for t in
+                              _timed(step, cfg["train_steps"], cfg["train_warmup"])]
+    return result
+
+
+def _run_torchvision(spec: dict, work_dir: Path) -> dict:
+    spec_path, out_path = work_dir / "torchvision_spec.json", work_dir / "torchvision.json"
+    spec_path.write_text(json.dumps(spec, indent=1))
+    if out_path.exists():
+        out_path.unlink()
+    done = subprocess.run([sys.executable, "-m", "tfmask.bench.peers", "torchvision",
+                           str(spec_path), str(out_path)], capture_output=True, text=True)
+    if done.returncode != 0 or not out_path.exists():
+        raise RuntimeError(f"torchvision run failed:\n{(done.stderr or done.stdout)[-3000:]}")
+    return json.loads(out_path.read_text())
+
+
+def _train_example(records: Path, work_dir: Path) -> dict:
+    """The first training record as arrays torchvision reads (image, xyxy px boxes, masks)."""
+    from tfmask.data.records.reader import read_examples
+
+    example = next(read_examples(str(records / "train-?????-of-?????")))
+    np.save(work_dir / "train_image.npy", example.image())
+    np.save(work_dir / "train_masks.npy", np.asarray(example.masks, np.uint8))
+    return {"image": str(work_dir / "train_image.npy"),
+            "masks": str(work_dir / "train_masks.npy"),
+            "boxes_xyxy_px": example.boxes_xyxy_px.tolist(),
+            "labels": [int(c) for c in example.class_ids]}
+
+
+# --- the section --------------------------------------------------------------------------
+
+def _med(values: List[float]) -> float:
+    return float(statistics.median(values))
+
+
+def run(work_dir: Path, quick: bool) -> Section:
+    """The section (see the module docstring)."""
+    from tfmask import cpu_features
+
+    cfg = _settings(quick)
+    threads = cpu_threads()
+    bf16 = cpu_features.has_native_bfloat16()
+    section = Section("peers", details={"settings": cfg, "threads": threads,
+                                        "cpu": cpu_features.describe(),
+                                        "box_head": dict(FAITHFUL_HEAD)})
+    records = _records(work_dir, cfg["image_hw"])
+    images = _images(records, 4)
+    infer_exp = _experiment(work_dir, records, cfg["infer_size"], cfg, "r50_infer")
+    tv = torchvision_settings(infer_exp.params, cfg)
+    train_exp = _experiment(work_dir, records, cfg["train_size"], cfg, "r50_train")
+    section.details["torchvision_arguments"] = tv
+    for i, image in enumerate(images):
+        np.save(work_dir / f"image_{i}.npy", image)
+    spec = {"settings": cfg, "torchvision": tv, "threads": threads, "bfloat16": bf16,
+            "images": [str(work_dir / f"image_{i}.npy") for i in range(len(images))],
+            "train_example": _train_example(records, work_dir)}
+    theirs = _run_torchvision(spec, work_dir)
+    ours = {"float32": _tfmask_inference(infer_exp, work_dir, images, cfg, "float32")}
+    if bf16:
+        bf16_exp = _experiment(work_dir, records, cfg["infer_size"], cfg, "r50_infer_bf16")
+        ours["bfloat16"] = _tfmask_inference(bf16_exp, work_dir, images, cfg, "bfloat16")
+    else:
+        section.details["bfloat16"] = (f"not measured: {cpu_features.describe()} has no native "
+                                       "bfloat16 (tfmask refuses it there; torch would emulate)")
+    train_s = _tfmask_training(train_exp, cfg)
+    section.details.update(tfmask={"inference": ours, "train_step_s": [round(t, 4) for t
+                                                                        in train_s]},
+                           torchvision=theirs)
+    same = (f"{cfg['image_hw'][1]}x{cfg['image_hw'][0]} photos at {cfg['infer_size']} px, "
+            f"{cfg['test_proposals']} test proposals, {cfg['detections']} detections masked "
+            f"(score threshold 0), 2fc-1024 box head, random weights, {threads} threads")
+    for precision, result in ours.items():
+        for batch in (1, 4):
+            t_ms, v_ms = result[f"b{batch}_ms"], theirs[f"{precision}_b{batch}_ms"]
+            section.rows.append(Row(
+                f"R50-FPN inference latency, batch {batch}, {precision}", _med(t_ms), "ms",
+                False, _med(v_ms), f"torchvision {theirs['torchvision']} maskrcnn_resnet50_fpn"
+                + (" (CPU autocast)" if precision == "bfloat16" else ""), INFERENCE_TARGET,
+                f"target: <= 0.6x torchvision's latency. {same}; median of {len(t_ms)} runs; "
+                f"detections per image {result[f'b{batch}_detections']:.0f} vs "
+                f"{theirs[f'{precision}_b{batch}_detections']:.0f}"))
+    section.rows.append(Row(
+        "R50-FPN training step, 640 px, batch 1", 1000 * _med(train_s), "ms", False,
+        1000 * _med(theirs["train_step_s"]), "torchvision maskrcnn_resnet50_fpn (SGD)",
+        TRAINING_TARGET,
+        f"target: <= 0.8x torchvision's step. Steady state, one example in memory, "
+        f"{tv['box_batch_size_per_image']} sampled ROIs, {tv['rpn_post_nms_top_n_train']} "
+        f"train proposals; median of {len(train_s)} steps after {cfg['train_warmup']}"))
+    best_ours = min((_med(r["b1_ms"]), p) for p, r in ours.items())
+    best_theirs = min((_med(theirs[f"{p}_b1_ms"]), p) for p in
+                      (["float32", "bfloat16"] if bf16 else ["float32"]))
+    section.rows.append(Row(
+        "R50-FPN inference latency, batch 1, best against best", best_ours[0], "ms", False,
+        best_theirs[0], f"torchvision's fastest ({best_theirs[1]})", BEST_TARGET,
+        f"target: <= 0.4x. tfmask {best_ours[1]} vs torchvision {best_theirs[1]}"
+        + ("" if bf16 else "; without native bfloat16 both are float32")))
+    return section
+
+
+def main(argv: List[str]) -> int:
+    if argv[:1] != ["torchvision"] or len(argv) != 3:
+        print("usage: python -m tfmask.bench.peers torchvision SPEC.json OUT.json",
+              file=sys.stderr)
+        return 2
+    result = torchvision_worker(json.loads(Path(argv[1]).read_text()))
+    Path(argv[2]).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
