@@ -81,6 +81,8 @@ eval: $(STAMP)
 pretrained: $(STAMP)
 	$(TFMASK) pretrained resnet50_imagenet --dest pretrained
 	$(TFMASK) pretrained inception_resnet_v2_imagenet --dest pretrained
+	$(TFMASK) pretrained torchvision_maskrcnn_resnet50_fpn_coco --dest pretrained
+	$(TFMASK) pretrained torchvision_maskrcnn_resnet50_fpn_v2_coco --dest pretrained
 
 synth: $(STAMP)
 	$(TFMASK) synth --out $(DATA_DIR) --num-train 48 --num-test 6 --size 256x192 --seed 0 --overwrite

@@ -10,7 +10,7 @@ writes ``DIR/weights.pth`` (``torch.save`` of the state dict; ``--legacy`` also
 batch), ``image_sizes``, FPN ``feat_<level>``, RPN head ``objectness_<level>`` /
 ``deltas_<level>``, ``proposals_<i>``, the box head on those proposals
 (``class_logits``, ``box_regression``), the batch's detections
-``batch_boxes_<i>`` / ``batch_labels_<i>`` / ``batch_scores_<i>`` with their 28x28
+``batch_boxes_<i>`` (resized-image pixels) / ``batch_labels_<i>`` with their 28x28
 ``mask_probs_<i>``, and end to end with one image per call: ``boxes_<i>`` (xyxy,
 input pixels), ``labels_<i>``, ``scores_<i>``, ``masks_<i>`` (pasted probabilities).
 
@@ -110,13 +110,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-size", type=int, default=160)
     ap.add_argument("--max-size", type=int, default=256)
+    ap.add_argument("--proposals", type=int, default=1000,
+                    help="rpn_pre/post_nms_top_n_test (torchvision: 1000)")
     ap.add_argument("--legacy", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     build = maskrcnn_resnet50_fpn if args.version == "v1" else maskrcnn_resnet50_fpn_v2
     model = build(weights=None, weights_backbone=None, num_classes=91,
-                  min_size=args.min_size, max_size=args.max_size).eval()
+                  min_size=args.min_size, max_size=args.max_size,
+                  rpn_pre_nms_top_n_test=args.proposals,
+                  rpn_post_nms_top_n_test=args.proposals).eval()
     images = make_images(args.seed)
     tensors = [torch.from_numpy(im).permute(2, 0, 1).float() / 255.0 for im in images]
     out = {f"images_{i}": im for i, im in enumerate(images)}
@@ -137,8 +141,6 @@ def main() -> None:
             model.roi_heads.box_head(roi_feats))
         dets, _ = model.roi_heads(feats, proposals, batch.image_sizes)
         mask_probs = [d["masks"][:, 0].numpy().copy() for d in dets]
-        final = model.transform.postprocess(dets, batch.image_sizes,
-                                            [im.shape[:2] for im in images])
         # End to end, one image per batch (as tfmask's image_tensor signature runs them).
         single = [model([t])[0] for t in tensors]
     out["batch"] = batch.tensors.numpy()
@@ -148,11 +150,10 @@ def main() -> None:
     for level, (o, d) in zip(range(2, 7), zip(objectness, deltas)):
         out[f"objectness_{level}"], out[f"deltas_{level}"] = o.numpy(), d.numpy()
     out["class_logits"], out["box_regression"] = class_logits.numpy(), box_regression.numpy()
-    for i, (p, d) in enumerate(zip(proposals, final)):
+    for i, (p, d) in enumerate(zip(proposals, dets)):
         out[f"proposals_{i}"] = p.numpy()
-        out[f"batch_boxes_{i}"] = d["boxes"].numpy()
+        out[f"batch_boxes_{i}"] = d["boxes"].numpy()  # model frame (resized image)
         out[f"batch_labels_{i}"] = d["labels"].numpy()
-        out[f"batch_scores_{i}"] = d["scores"].numpy()
         out[f"mask_probs_{i}"] = mask_probs[i]
     for i, d in enumerate(single):
         out[f"boxes_{i}"] = d["boxes"].numpy()

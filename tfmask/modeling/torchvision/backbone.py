@@ -132,11 +132,14 @@ class FPN(tf_keras.Model):
     def __init__(self, width: int = 256, norm: bool = False, epsilon: float = 1e-5,
                  kernel_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        kw = dict(norm=norm, relu=False, epsilon=epsilon, kernel_regularizer=kernel_regularizer,
-                  kernel_initializer=tf_keras.initializers.VarianceScaling(1.0, "fan_in",
-                                                                           "uniform"))
-        self.inner_blocks = [ConvNorm(width, 1, name=f"inner_{i}", **kw) for i in range(4)]
-        self.layer_blocks = [ConvNorm(width, 3, name=f"layer_{i}", **kw) for i in range(4)]
+        def block(size, name):  # kaiming_uniform_(a=1), one initializer per layer
+            return ConvNorm(width, size, norm=norm, relu=False, epsilon=epsilon,
+                            kernel_regularizer=kernel_regularizer, name=name,
+                            kernel_initializer=tf_keras.initializers.VarianceScaling(
+                                1.0, "fan_in", "uniform"))
+
+        self.inner_blocks = [block(1, f"inner_{i}") for i in range(4)]
+        self.layer_blocks = [block(3, f"layer_{i}") for i in range(4)]
 
     def call(self, features: Dict[str, tf.Tensor], training=None) -> Dict[str, tf.Tensor]:
         xs = [features[str(level)] for level in range(2, 6)]

@@ -36,6 +36,7 @@ import tf_keras
 from official.vision.modeling import maskrcnn_model
 from official.vision.modeling.layers import mask_sampler, roi_sampler
 
+from tfmask.errors import ConfigError
 from tfmask.modeling.torchvision import ops
 from tfmask.modeling.torchvision.backbone import FPN, ResNetBody
 from tfmask.modeling.torchvision.heads import BoxHead, MaskHead, RPNHead
@@ -192,6 +193,20 @@ class TorchvisionMaskRCNN(maskrcnn_model.MaskRCNNModel):
         return out
 
 
+def _check_fixed_settings(model_config) -> None:
+    """torchvision's levels and anchors are built in; other values in the config are errors."""
+    a = model_config.anchor
+    fixed = {"min_level": (model_config.min_level, 2), "max_level": (model_config.max_level, 6),
+             "anchor.anchor_size (anchor_scale)": (a.anchor_size, 8.0),
+             "anchor.num_scales (scales_per_octave)": (a.num_scales, 1),
+             "anchor.aspect_ratios": (sorted(a.aspect_ratios), list(ops.ASPECT_RATIOS))}
+    bad = [f"{k} {got} (torchvision's is {want})" for k, (got, want) in fixed.items()
+           if got != want]
+    if bad:
+        raise ConfigError("torchvision's Mask R-CNN has fixed FPN levels and anchors: "
+                          + "; ".join(bad))
+
+
 def build_model(model_config, l2_regularizer=None) -> TorchvisionMaskRCNN:
     """The Model Garden ``MaskRCNN`` config -> :class:`TorchvisionMaskRCNN` (not yet built).
 
@@ -205,7 +220,8 @@ def build_model(model_config, l2_regularizer=None) -> TorchvisionMaskRCNN:
     tv = model_config.backbone.get()
     version = tv.version
     if version not in VERSIONS:
-        raise ValueError(f"torchvision_resnet50_fpn.version {version!r}; valid: v1, v2")
+        raise ConfigError(f"torchvision_resnet50_fpn.version {version!r}; valid: v1, v2")
+    _check_fixed_settings(model_config)
     eps = default_epsilon(version) if tv.norm_epsilon is None else float(tv.norm_epsilon)
     v2 = version == "v2"
     width = model_config.decoder.fpn.num_filters

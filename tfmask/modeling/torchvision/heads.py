@@ -51,12 +51,14 @@ class RPNHead(tf_keras.layers.Layer):
     def __init__(self, depth: int = 1, width: int = 256, num_anchors: int = NUM_ANCHORS,
                  kernel_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        init = tf_keras.initializers.RandomNormal(stddev=0.01)
-        self.convs = [ConvNorm(width, 3, kernel_initializer=init,
+        def init():  # normal_(std=0.01), one initializer per layer
+            return tf_keras.initializers.RandomNormal(stddev=0.01)
+
+        self.convs = [ConvNorm(width, 3, kernel_initializer=init(),
                                kernel_regularizer=kernel_regularizer, name=f"conv_{i}")
                       for i in range(depth)]
-        self.cls_logits = Conv(num_anchors, 1, kernel_initializer=init, name="cls_logits")
-        self.bbox_pred = Conv(4 * num_anchors, 1, kernel_initializer=init,
+        self.cls_logits = Conv(num_anchors, 1, kernel_initializer=init(), name="cls_logits")
+        self.bbox_pred = Conv(4 * num_anchors, 1, kernel_initializer=init(),
                               output_permutation=yx_rows(num_anchors), name="bbox_pred")
 
     def call(self, features: Dict[str, tf.Tensor], training=None):

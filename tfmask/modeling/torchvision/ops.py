@@ -58,8 +58,9 @@ def grid_anchors(grid_hw, padded_hw, size: float,
       grid_hw: the level's feature size ``(gh, gw)`` (ints or scalar int32 tensors).
       padded_hw: the padded input size; strides are ``padded // grid`` per axis.
     """
-    gh, gw = (tf.cast(v, tf.int32) for v in grid_hw)
-    sh, sw = (tf.cast(p, tf.int32) // g for p, g in zip(padded_hw, (gh, gw)))
+    gh, gw = tf.cast(grid_hw[0], tf.int32), tf.cast(grid_hw[1], tf.int32)
+    sh = tf.cast(padded_hw[0], tf.int32) // gh
+    sw = tf.cast(padded_hw[1], tf.int32) // gw
     ys = tf.cast(tf.range(gh) * sh, tf.float32)
     xs = tf.cast(tf.range(gw) * sw, tf.float32)
     yy, xx = tf.meshgrid(ys, xs, indexing="ij")
