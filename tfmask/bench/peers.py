@@ -159,11 +159,14 @@ def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) ->
     from official.vision.modeling import factory
 
     import tfmask.training.task  # noqa: F401  registers tfmask's backbones
+    from tfmask.export.exporter import _DYNAMIC_BATCH_NMS
     from tfmask.export.precision import compute_policy
     from tfmask.export.serving import DetectionServing, Preprocessing, detect
 
     params = exp.params
-    params.task.model.detection_generator.nms_version = "batched"  # as tfmask export
+    generator = params.task.model.detection_generator
+    if generator.nms_version not in _DYNAMIC_BATCH_NMS:  # as tfmask export does
+        generator.nms_version = "batched"
     prep = Preprocessing.from_model_config(params.task.model)
     tf_keras.utils.set_random_seed(0)
     with compute_policy(precision):
