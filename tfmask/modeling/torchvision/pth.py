@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import pickle
@@ -120,6 +121,10 @@ _ALLOWED = {
 }
 
 
+class _Refused(pickle.UnpicklingError):
+    """The pickle asks for something a tensor file never needs."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Resolves only :data:`_ALLOWED` names; storages come from ``storages``."""
 
@@ -128,17 +133,19 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self._storage_for = storage_for
 
     def find_class(self, module: str, name: str):
+        # Protocol 2 writes Python 2 names (__builtin__.eval): map them as pickle does.
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
-                f"it calls {module}.{name}, which a tensor file never needs (only "
-                "tensors, storages and OrderedDict are accepted)") from None
+            raise _Refused(f"it calls {module}.{name}, which a tensor file never needs (only "
+                           "tensors, storages and OrderedDict are accepted)") from None
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
                 and isinstance(pid[1], _StorageType) and isinstance(pid[4], int)):
-            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r:.80}")
+            raise _Refused(f"unexpected persistent id {pid!r:.80}")
         return self._storage_for(str(pid[2]), pid[1].dtype, pid[4])
 
 
@@ -247,10 +254,11 @@ def read_pth(path: PathLike) -> Any:
         else:
             with open(path, "rb") as f:
                 obj = _read_legacy(path, f)
-    except pickle.UnpicklingError as exc:
+    except _Refused as exc:
         raise DataError(path, f"refused: {exc}", kind="unsafe_pickle") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            struct.error, zipfile.BadZipFile, UnicodeDecodeError, MemoryError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, struct.error, zipfile.BadZipFile, UnicodeDecodeError,
+            MemoryError) as exc:
         raise DataError(path, f"not a readable PyTorch checkpoint ({type(exc).__name__}: "
                         f"{str(exc)[:120]})") from None
     return _materialize(obj, path)
