@@ -399,5 +399,18 @@ def test_empty_dataset_and_bad_options(tmp_path):
         run(tmp_path / "e")
     with pytest.raises(ConfigError, match="valid: class, components, box"):
         run(tmp_path / "e", instance_mode="blobs")
-    with pytest.raises(ConfigError, match="val-fraction"):
+    with pytest.raises(ConfigError, match=r"val_fraction must be in \[0, 1\)") as err:
         run(tmp_path / "e", val_fraction=1.5)
+    assert err.value.params == ("val_fraction",)
+
+
+def test_cli_errors_name_the_flag_for_the_library_parameter(tmp_path, capsys):
+    from tfmask.cli import main
+
+    assert main(["tfrecord", "--data-dir", str(tmp_path), "--val-fraction", "1.5"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --val-fraction must be in [0, 1), got 1.5"
+    assert main(["tfrecord", "--output-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "give a dataset folder (--data-dir) or annotations in another format " \
+        "(--coco-json, --labelme-dir, --yolo-data, --cvat-xml or --instance-masks-dir)" in err

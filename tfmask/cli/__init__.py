@@ -11,9 +11,10 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from tfmask import __version__
 from tfmask.errors import TfmaskError
@@ -34,7 +35,28 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(f"tfmask.cli.{name}").register(sub)
     for command in sub.choices.values():  # also accepted after the command
         _add_output_flags(command, default=argparse.SUPPRESS)
+        command.set_defaults(flag_of=_flags_by_dest(command))
     return parser
+
+
+def _flags_by_dest(parser: argparse.ArgumentParser) -> Dict[str, str]:
+    """Library parameter (the option's ``dest``) -> the flag a user types for it."""
+    flags = {}
+    for action in parser._actions:  # argparse has no public list of a parser's options
+        names = [s for s in action.option_strings if s.startswith("--")]
+        if names:
+            flags[action.dest] = names[0]
+    return flags
+
+
+def user_message(exc: TfmaskError, flag_of: Optional[Dict[str, str]] = None) -> str:
+    """The error's text, each library parameter it names shown as its flag."""
+    text = str(exc)
+    for param in getattr(exc, "params", ()):
+        flag = (flag_of or {}).get(param)
+        if flag:
+            text = re.sub(rf"(?<![\w.-]){re.escape(param)}(?![\w.])", flag, text)
+    return text
 
 
 # Where each command's log goes (the argument naming its output folder); others keep
@@ -110,7 +132,7 @@ def run_reporting_errors(func, args, argv: Optional[List[str]] = None) -> int:
         status = int(func(args) or 0)
     except TfmaskError as exc:
         log.close(discard=True)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {user_message(exc, getattr(args, 'flag_of', None))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         log.close(keep_in=folder)

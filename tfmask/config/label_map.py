@@ -122,12 +122,13 @@ class LabelMap:
         """
         unknown = sorted(set(pixels) - set(self.names))
         if unknown:
-            raise ConfigError(f"--class-pixel names {', '.join(unknown)} are not in the "
-                              f"label map {self.path} (classes: {', '.join(self.names)})")
+            raise ConfigError(f"class_pixels: {', '.join(unknown)} are not in the "
+                              f"label map {self.path} (classes: {', '.join(self.names)})",
+                              params=("class_pixels",))
         missing = [n for n in self.names if n not in pixels]
         if missing:
-            raise ConfigError(f"--class-pixel gives no value for {', '.join(missing)}; "
-                              "give one for every class of the label map")
+            raise ConfigError(f"class_pixels gives no value for {', '.join(missing)}; "
+                              "give one for every class of the label map", params=("class_pixels",))
         return LabelMap(tuple(replace(c, pixel_value=tuple(pixels[c.name]))
                               for c in self.classes), self.path)
 
@@ -240,14 +241,14 @@ def parse_class_pixel(spec: str) -> Tuple[str, PixelValue]:
     parts = [p.strip() for p in value.split(",")]
     if not sep or not name or len(parts) not in (1, 3) \
             or not all(p.isascii() and p.isdigit() for p in parts):
-        raise ConfigError(f"--class-pixel '{spec}': expected NAME=GRAY (0-255) or "
-                          "NAME=R,G,B, e.g. speaker=76 or cup=255,0,0")
+        raise ConfigError(f"class_pixels '{spec}': expected NAME=GRAY (0-255) or "
+                          "NAME=R,G,B, e.g. speaker=76 or cup=255,0,0", params=("class_pixels",))
     pixel = tuple(int(p) for p in parts)
     if max(pixel) > 255:
-        raise ConfigError(f"--class-pixel '{spec}': values must be 0-255")
+        raise ConfigError(f"class_pixels '{spec}': values must be 0-255", params=("class_pixels",))
     if max(pixel) == 0:
-        raise ConfigError(f"--class-pixel '{spec}': {_fmt(pixel)} is the background; "
-                          "give the class another value")
+        raise ConfigError(f"class_pixels '{spec}': {_fmt(pixel)} is the background; "
+                          "give the class another value", params=("class_pixels",))
     return name, pixel
 
 
@@ -257,7 +258,7 @@ def class_pixels_from_specs(specs: Iterable[str]) -> Dict[str, PixelValue]:
     for spec in specs:
         name, pixel = parse_class_pixel(spec)
         if name in out:
-            raise ConfigError(f"--class-pixel gives class '{name}' twice")
+            raise ConfigError(f"class_pixels gives class '{name}' twice", params=("class_pixels",))
         out[name] = pixel
     return out
 

@@ -128,21 +128,26 @@ class ConvertConfig:
 
     def validate(self) -> None:
         if self.instance_mode not in INSTANCE_MODES:
-            raise ConfigError(f"unknown instance mode '{self.instance_mode}'; valid: "
-                              f"{', '.join(INSTANCE_MODES)}")
+            raise ConfigError(f"instance_mode '{self.instance_mode}' is unknown; valid: "
+                              f"{', '.join(INSTANCE_MODES)}", params=("instance_mode",))
         if not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}",
+                              params=("val_fraction",))
         if self.num_shards < 1 or self.workers < 1 or self.min_instance_area < 0:
-            raise ConfigError("--num-shards and --workers must be >= 1, "
-                              "--min-instance-area >= 0")
+            raise ConfigError("num_shards and workers must be >= 1, min_instance_area >= 0",
+                              params=("num_shards", "workers", "min_instance_area"))
         other = select.chosen(self)
         if self.coco_json is None and self.data_dir is None and other is None:
-            raise ConfigError("give a dataset folder (--data-dir) or a COCO file (--coco-json)")
+            raise ConfigError("give a dataset folder (data_dir) or annotations in another "
+                              "format (coco_json, labelme_dir, yolo_data, cvat_xml or "
+                              "instance_masks_dir)",
+                              params=("data_dir", "coco_json", "labelme_dir", "yolo_data",
+                                      "cvat_xml", "instance_masks_dir"))
         if other == "yolo_data" and self.val_fraction > 0:
-            raise ConfigError("--val-fraction: a YOLO dataset keeps the train/val split of "
-                              "its data.yaml; leave --val-fraction out")
+            raise ConfigError("val_fraction: a YOLO dataset keeps the train/val split of "
+                              "its data.yaml; leave val_fraction out", params=("val_fraction",))
         if self.output_dir is None:
-            raise ConfigError("no output folder given")
+            raise ConfigError("no output folder given (output_dir)", params=("output_dir",))
         if self.val_fraction > 0 and self.train_name == self.val_name:
             raise ConfigError("train and val record names must differ")
 
