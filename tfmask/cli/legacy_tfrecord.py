@@ -57,11 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.bboxes_provided is None:
         print(_BBOXES_HELP, file=sys.stderr)
         return 2
-    from tfmask.cli import run_reporting_errors, setup_environment
+    from tfmask.cli import _flags_by_dest, run_reporting_errors, setup_environment
     from tfmask.data.convert import ConvertConfig, convert
 
     setup_environment()
@@ -81,4 +82,4 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"INFO: records written to {data_dir}/{args.tfrecord_filename}-*")
         return 0
 
-    return run_reporting_errors(_run, None)
+    return run_reporting_errors(_run, argparse.Namespace(flag_of=_flags_by_dest(parser)))
