@@ -40,7 +40,13 @@ IOU_TYPES = ("bbox", "segm")
 STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl",
              "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 PR_CURVE_IOUS = (0.5, 0.75)  # IoU thresholds of the saved precision-recall curves
-_AREA_ALL, _MAXDET_LAST = 0, -1  # COCOeval precision indices: area "all", maxDets 100
+_AREA_ALL, _MAXDET_LAST = 0, -1  # COCOeval precision indices: area "all", the largest maxDets
+COCO_MAX_DETS = 100  # pycocotools' detections per image for AP (maxDets [1, 10, 100])
+
+
+def stat_keys(max_dets: int = COCO_MAX_DETS) -> Tuple[str, ...]:
+    """:data:`STAT_KEYS` with ``AR100`` named after ``max_dets`` (``AR300``)."""
+    return tuple(f"AR{max_dets}" if k == "AR100" else k for k in STAT_KEYS)
 
 
 # ---------------------------------------------------------------------------
@@ -95,11 +101,12 @@ class IouTypeMetrics:
 
     Attributes:
       stats: :data:`STAT_KEYS` -> COCO summary value (IoU 0.50:0.95 run).
-      per_class: class name -> AP (IoU 0.50:0.95, area all, maxDets 100).
+      per_class: class name -> AP (IoU 0.50:0.95, area all, at most
+        ``EvalResult.max_detections`` detections per image).
       mAP_range: mean AP over the requested IoU thresholds.
       per_class_range: class name -> AP over the requested IoU thresholds.
       pr_curves: IoU (0.5, 0.75) -> [K, R] float64 precision of each class
-        (label order) at the R=101 recall thresholds, area all, maxDets 100;
+        (label order) at the R=101 recall thresholds, area all, max detections;
         NaN for a class without ground truth.
     """
 
@@ -128,6 +135,12 @@ class EvalResult:
       sources: ``ground_truth`` / ``detections`` paths when known.
       detections: the COCO results evaluated (image ids mapped to the ground
         truth's), saved as ``detections.json`` for ``tfmask report``.
+      max_detections: detections per image AP and the last AR count (pycocotools'
+        largest ``maxDets``): 100, or the model's detection limit (or the most
+        detections of one image) when that is larger, so dense scenes are not capped;
+        ``max_detections_reason`` says which ("" for 100).
+      warnings: what the user should know about the figures (a model that cannot
+        return as many detections as the densest image holds objects).
     """
 
     iou_range: Tuple[float, float, float]
@@ -138,12 +151,16 @@ class EvalResult:
     metrics: Dict[str, IouTypeMetrics]
     sources: Dict[str, str] = field(default_factory=dict)
     detections: List[dict] = field(default_factory=list, repr=False)
+    max_detections: int = COCO_MAX_DETS
+    max_detections_reason: str = ""
+    warnings: List[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the content of ``metrics.json``)."""
         return {"iou_range": {"start": self.iou_range[0], "end": self.iou_range[1],
                               "step": self.iou_range[2], "thresholds": self.iou_thresholds},
                 "counts": self.counts, "classes": self.class_names, "sources": self.sources,
+                "max_detections": self.max_detections, "warnings": self.warnings,
                 **{t: m.to_dict() for t, m in self.metrics.items()}}
 
 
@@ -152,10 +169,24 @@ def _mean_valid(values: np.ndarray) -> Optional[float]:
     return float(valid.mean()) if valid.size else None
 
 
-def _run_cocoeval(coco_gt, coco_dt, iou_type: str, iou_thrs: Optional[np.ndarray] = None):
+def _stats(ev, precision: np.ndarray, max_dets: int) -> Dict[str, Optional[float]]:
+    """The 12 summary values; ``None`` where undefined.
+
+    pycocotools' ``summarize()`` reads its first value (AP) at maxDets 100
+    whatever ``params.maxDets`` holds (AP50, AP75, ... use the last entry), so
+    AP is taken from ``precision`` ([T, R, K] at area all and the last maxDets).
+    """
+    values = list(ev.stats)
+    values[0] = -1.0 if _mean_valid(precision) is None else _mean_valid(precision)
+    return {k: (float(v) if v > -1 else None) for k, v in zip(stat_keys(max_dets), values)}
+
+
+def _run_cocoeval(coco_gt, coco_dt, iou_type: str, iou_thrs: Optional[np.ndarray] = None,
+                  max_dets: int = COCO_MAX_DETS):
     from pycocotools.cocoeval import COCOeval
 
     ev = COCOeval(coco_gt, coco_dt, iou_type)
+    ev.params.maxDets = [1, 10, int(max_dets)]  # summarize() reads AP at the last one
     if iou_thrs is not None:
         ev.params.iouThrs = iou_thrs
     ev.evaluate()
@@ -182,7 +213,8 @@ def _coco_objects(gt: dict, results: List[dict]):
 def evaluate_coco(gt: dict, results: Sequence[dict],
                   iou_range: Tuple[float, float] = (0.5, 0.95), iou_step: float = 0.05,
                   iou_types: Sequence[str] = IOU_TYPES,
-                  results_source: Optional[PathLike] = None) -> EvalResult:
+                  results_source: Optional[PathLike] = None,
+                  max_detections: Optional[int] = None) -> EvalResult:
     """COCO box and/or mask metrics of ``results`` against ``gt``.
 
     The summary stats and per-class AP come from pycocotools' standard run
@@ -199,6 +231,10 @@ def evaluate_coco(gt: dict, results: Sequence[dict],
       iou_step: their spacing.
       iou_types: any of ``bbox``, ``segm``.
       results_source: the detections file, for error messages.
+      max_detections: the model's detection limit (``max_total_detections``),
+        if known. AP counts at most ``max(100, max_detections, the most
+        detections of one image in results)`` per image (pycocotools' default
+        is 100); ``EvalResult.max_detections`` says which.
     """
     unknown = [t for t in iou_types if t not in IOU_TYPES]
     if unknown or not iou_types:
@@ -210,6 +246,12 @@ def evaluate_coco(gt: dict, results: Sequence[dict],
         raise DataError(None, "mask evaluation needs a 'segmentation' in every ground-truth "
                         "annotation")
     prepared = prepare_results(gt, results, iou_types, results_source)
+    per_image: Dict[int, int] = {}
+    for r in prepared:
+        per_image[r["image_id"]] = per_image.get(r["image_id"], 0) + 1
+    max_dets = max([COCO_MAX_DETS, int(max_detections or 0), *per_image.values()])
+    why = ("the model's detection limit" if max_detections and max_dets == max_detections
+           else "the most detections of one image")
     cat_ids = sorted(c["id"] for c in gt["categories"])
     names = {c["id"]: c["name"] for c in gt["categories"]}
     class_names = [names[c] for c in cat_ids]
@@ -220,13 +262,13 @@ def evaluate_coco(gt: dict, results: Sequence[dict],
             drop = "bbox" if iou_type == "segm" else "segmentation"
             dets = [{k: v for k, v in r.items() if k != drop} for r in copy.deepcopy(prepared)]
             coco_gt, coco_dt = _coco_objects(copy.deepcopy(gt), dets)
-            std = _run_cocoeval(coco_gt, coco_dt, iou_type)
+            std = _run_cocoeval(coco_gt, coco_dt, iou_type, max_dets=max_dets)
             std.summarize()
             precision = std.eval["precision"][:, :, :, _AREA_ALL, _MAXDET_LAST]  # [T, R, K]
             if len(thrs) == len(std.params.iouThrs) and np.allclose(thrs, std.params.iouThrs):
                 prec_range = precision
             else:
-                prec_range = _run_cocoeval(coco_gt, coco_dt, iou_type, thrs).eval[
+                prec_range = _run_cocoeval(coco_gt, coco_dt, iou_type, thrs, max_dets).eval[
                     "precision"][:, :, :, _AREA_ALL, _MAXDET_LAST]
             recall = std.params.recThrs
             curves = {}
@@ -235,7 +277,7 @@ def evaluate_coco(gt: dict, results: Sequence[dict],
                 curves[iou] = np.where(precision[t] > -1, precision[t], np.nan).T.astype(
                     np.float64)
             metrics[iou_type] = IouTypeMetrics(
-                stats={k: (float(v) if v > -1 else None) for k, v in zip(STAT_KEYS, std.stats)},
+                stats=_stats(std, precision, max_dets),
                 per_class={class_names[k]: _mean_valid(precision[:, :, k])
                            for k in range(len(cat_ids))},
                 mAP_range=_mean_valid(prec_range),
@@ -248,7 +290,8 @@ def evaluate_coco(gt: dict, results: Sequence[dict],
         recall_thresholds=np.asarray(recall, np.float64),
         counts={"images": len(gt["images"]), "ground_truth": len(gt["annotations"]),
                 "detections": len(prepared)},
-        metrics=metrics, detections=prepared)
+        metrics=metrics, detections=prepared, max_detections=max_dets,
+        max_detections_reason="" if max_dets == COCO_MAX_DETS else why)
 
 
 def evaluate_files(gt_source: PathLike, detections_path: PathLike,
@@ -272,10 +315,24 @@ def evaluate_model_on_records(export_dir: PathLike, patterns,
                               min_score: float = 0.05, progress: bool = False) -> EvalResult:
     """Runs an exported model on the records' images and evaluates it against them."""
     from tfmask.evaluation.inputs import detections_on_records
+    from tfmask.inference.predictor import Predictor
+    from tfmask.training.records_check import detections_warning
 
     gt = ground_truth_from_records(patterns, label_map_path)
-    results = detections_on_records(export_dir, patterns, min_score, progress)
+    predictor = Predictor(export_dir, min_score=min_score)
+    results = detections_on_records(export_dir, patterns, min_score, progress,
+                                    predictor=predictor)
+    limit = predictor.max_detections
     result = evaluate_coco(gt, results, iou_range, iou_step, iou_types,
-                           results_source=export_dir)
+                           results_source=export_dir, max_detections=limit)
     result.sources = {"ground_truth": str(patterns), "model": os.fspath(export_dir)}
+    objects: Dict[int, int] = {}
+    for a in gt["annotations"]:
+        objects[a["image_id"]] = objects.get(a["image_id"], 0) + 1
+    if objects:
+        densest = max(objects, key=objects.get)
+        names = {img["id"]: img.get("file_name") for img in gt["images"]}
+        warning = detections_warning(objects[densest], names.get(densest), limit)
+        if warning:
+            result.warnings.append(warning)
     return result

@@ -219,12 +219,14 @@ def prepare_results(gt: dict, results: Sequence[dict], iou_types: Sequence[str] 
 
 
 def detections_on_records(export_dir: PathLike, patterns, min_score: float = 0.05,
-                          progress: bool = False) -> List[dict]:
+                          progress: bool = False, predictor=None) -> List[dict]:
     """COCO results of an exported model on the images inside records.
 
     Each result carries the record's ``image/source_id`` as ``image_id`` and
     its ``image/filename``, so it matches :func:`ground_truth_from_records`.
     ``min_score`` is low on purpose: COCO AP integrates over all scores.
+    ``predictor``: an already loaded :class:`~tfmask.inference.predictor.Predictor`
+    of ``export_dir`` (its ``min_score`` applies).
     """
     from tqdm import tqdm
 
@@ -232,7 +234,8 @@ def detections_on_records(export_dir: PathLike, patterns, min_score: float = 0.0
     from tfmask.inference.predictor import Predictor
     from tfmask.data.records.reader import read_examples
 
-    predictor = Predictor(export_dir, min_score=min_score)
+    if predictor is None:
+        predictor = Predictor(export_dir, min_score=min_score)
     results: List[dict] = []
     for example in tqdm(read_examples(patterns), desc="detect", unit="img",
                         disable=not progress):

@@ -23,7 +23,7 @@ import numpy as np
 
 from tfmask.atomic import atomic_path, atomic_write
 from tfmask.errors import PathLike
-from tfmask.evaluation.coco_eval import PR_CURVE_IOUS, EvalResult
+from tfmask.evaluation.coco_eval import COCO_MAX_DETS, PR_CURVE_IOUS, EvalResult
 
 METRICS_NAME = "metrics.json"
 PR_DIR_NAME = "pr_curves"
@@ -79,7 +79,8 @@ def write_eval_outputs(result: EvalResult, out_dir: PathLike) -> EvalOutputs:
         for k, (name, stem) in enumerate(zip(result.class_names, stems)):
             path = out_dir / PR_DIR_NAME / f"{iou_type}_{stem}.png"
             ap = m.per_class[name]
-            title = f"{name}: {_TYPE_TITLES[iou_type]} AP {_fmt(ap)} (area all, 100 dets)"
+            title = (f"{name}: {_TYPE_TITLES[iou_type]} AP {_fmt(ap)} (area all, "
+                     f"{result.max_detections} dets)")
             plot_pr_curve(path, result.recall_thresholds,
                           {iou: m.pr_curves[iou][k] for iou in PR_CURVE_IOUS}, title)
             plots.append(path)
@@ -115,4 +116,9 @@ def format_table(result: EvalResult) -> str:
     c = result.counts
     lines.append(f"{c['images']} image(s), {c['ground_truth']} ground-truth instance(s), "
                  f"{c['detections']} detection(s)")
+    if result.max_detections != COCO_MAX_DETS:
+        lines.append(f"AP and AR{result.max_detections} count up to {result.max_detections} "
+                     f"detections per image (maxDets raised from COCO's {COCO_MAX_DETS} to "
+                     f"{result.max_detections_reason})")
+    lines.extend(f"warning: {w}" for w in result.warnings)
     return "\n".join(lines)

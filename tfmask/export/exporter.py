@@ -246,6 +246,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
       ExportVerificationError: the reloaded SavedModel disagrees with the model.
     """
     from tfmask.config.translate import translate
+    from tfmask.training.records_check import detections_limit_warning
 
     start = time.perf_counter()
     input_spec(input_type)  # fails early on an unknown type
@@ -257,6 +258,9 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
     _check_output_dir(out)
     translation = translate(pipeline_config_path)
     params = translation.params
+    too_few = detections_limit_warning(params)  # dense scenes: the model's output capacity
+    if too_few:
+        say(f"warning: {too_few}")
     generator = params.task.model.detection_generator
     if generator.nms_version not in _DYNAMIC_BATCH_NMS:  # as Model Garden's exporter does
         say(f"nms_version '{generator.nms_version}' needs a fixed batch size; exporting "

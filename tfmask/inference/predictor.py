@@ -82,6 +82,12 @@ class Predictor:
                               f"'{self._input_type(spec)}'; Predictor needs 'image_tensor' "
                               "(export again with --input_type image_tensor)")
 
+    @property
+    def max_detections(self) -> int:
+        """The most detections the export returns for one image (its
+        ``max_total_detections``: the static N of ``detection_scores`` [B, N])."""
+        return int(self._serve.structured_outputs["detection_scores"].shape[1])
+
     def _input_type(self, spec) -> str:
         variable = getattr(self._loaded, "input_type", None)
         if variable is not None:

@@ -114,3 +114,21 @@ def check_records(params, train: bool = True, strict: bool = False) -> RecordsCh
             f"note: {train_stats.negatives} of {train_stats.examples} training images have "
             "no objects (negatives: they train as background)")
     return result
+
+
+def detections_limit_warning(params) -> Optional[str]:
+    """The export's check: ``max_total_detections`` against the densest image of the
+    config's training and eval records, or None when it suffices or the records are
+    not readable here (an export on another machine)."""
+    densest: Optional[RecordStats] = None
+    for data in (params.task.train_data, params.task.validation_data):
+        try:
+            stats = scan_records(data.input_path)
+        except DataError:
+            continue
+        if densest is None or stats.max_instances > densest.max_instances:
+            densest = stats
+    if densest is None:
+        return None
+    return detections_warning(densest.max_instances, densest.densest_filename,
+                              int(params.task.model.detection_generator.max_num_detections))
