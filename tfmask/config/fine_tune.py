@@ -124,10 +124,11 @@ def _why_and_instead(ex: Ledger) -> str:
                "neither names nor structure with Model Garden's ResNet-FPN. ")
     else:
         why = (f"tfmask cannot restore it: the OD API's Mask R-CNN has no FPN - its first "
-               f"stage runs {net} up to one stride-16 feature map and its second stage runs "
-               f"{tail} on every ROI crop - while tfmask's is Model Garden's FPN Mask R-CNN, "
-               f"with all of {net} as the backbone of every FPN level and separate box and "
-               "mask heads, so neither its variable names nor their roles correspond. ")
+               f"stage runs {net} up to one feature map (stride 16, 8 when atrous) and its "
+               f"second stage runs {tail} on every ROI crop - while tfmask's is Model Garden's "
+               f"FPN Mask R-CNN, with all of {net} as the backbone of every FPN level and "
+               "separate box and mask heads, so neither its variable names nor their roles "
+               "correspond. ")
     if backbone_type == "inception_resnet_v2":
         instead = (f"Use instead the ImageNet Inception-ResNet-v2 of `make pretrained`: "
                    f"fine_tune_checkpoint: \"{_IRV2_H5}\" (relative to the config's folder) "
