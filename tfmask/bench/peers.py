@@ -45,7 +45,7 @@ from typing import Dict, List
 import numpy as np
 
 from tfmask import engine_private
-from tfmask.bench.common import Row, Section
+from tfmask.bench.common import Row, Section, Timer
 
 ROOT = Path(__file__).resolve().parents[2]
 R50_CONFIG = ROOT / "configs" / "mask_rcnn_resnet50_fpn_640x640.config"
@@ -254,7 +254,9 @@ def torchvision_worker(spec: dict) -> dict:
     images = [torch.from_numpy(np.load(p)).permute(2, 0, 1).float() / 255.0
               for p in spec["images"]]
     result = {"torch": torch.__version__, "torchvision": torchvision.__version__,
-              "threads": torch.get_num_threads()}
+              "threads": torch.get_num_threads(),
+              "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+              "mkldnn": bool(torch.backends.mkldnn.is_available())}
     model = _torchvision_model(tv, tv["infer_min_max_size"]).eval()
     precisions = ["float32"] + (["bfloat16"] if spec["bfloat16"] else [])
     for precision in precisions:
@@ -342,15 +344,22 @@ def run(work_dir: Path, quick: bool) -> Section:
     spec = {"settings": cfg, "torchvision": tv, "threads": threads, "bfloat16": bf16,
             "images": [str(work_dir / f"image_{i}.npy") for i in range(len(images))],
             "train_example": _train_example(records, work_dir)}
-    theirs = _run_torchvision(spec, work_dir)
-    ours = {"float32": _tfmask_inference(infer_exp, work_dir, images, cfg, "float32")}
+    phases = section.details.setdefault("phase_s", {})
+    with Timer() as t:
+        theirs = _run_torchvision(spec, work_dir)
+    phases["torchvision"] = round(t.seconds, 1)
+    with Timer() as t:
+        ours = {"float32": _tfmask_inference(infer_exp, work_dir, images, cfg, "float32")}
+    phases["tfmask_inference_float32"] = round(t.seconds, 1)
     if bf16:
         bf16_exp = _experiment(work_dir, records, cfg["infer_size"], cfg, "r50_infer_bf16")
         ours["bfloat16"] = _tfmask_inference(bf16_exp, work_dir, images, cfg, "bfloat16")
     else:
         section.details["bfloat16"] = (f"not measured: {cpu_features.describe()} has no native "
                                        "bfloat16 (tfmask refuses it there; torch would emulate)")
-    train_s = _tfmask_training(train_exp, cfg)
+    with Timer() as t:
+        train_s = _tfmask_training(train_exp, cfg)
+    phases["tfmask_training"] = round(t.seconds, 1)
     section.details.update(tfmask={"inference": ours, "train_step_s": [round(t, 4) for t
                                                                         in train_s]},
                            torchvision=theirs)
