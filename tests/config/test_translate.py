@@ -299,3 +299,104 @@ def test_trainable_group_errors(cfg_dir, fields, match):
     with pytest.raises(ConfigError, match=re.escape(match) if "(" not in fields else match):
         make(cfg_dir, (r"gradient_clipping_by_norm: 10.0", "gradient_clipping_by_norm: 10.0 "
                        + fields))
+
+
+# The second-stage box head each feature extractor translates to (Model Garden
+# detection_head: num_convs, num_filters, num_fcs, fc_dims). The OD API's ResNet-FPN
+# box classifier is 2 fc x 1024 (faster_rcnn_resnet_v1_fpn_keras_feature_extractor.py);
+# the single-level OD API extractors run a conv stage on each crop: Model Garden's 4conv1fc.
+HEADS = {
+    "faster_rcnn_resnet50_fpn_keras": (0, 256, 2, 1024),
+    "faster_rcnn_resnet101_fpn_keras": (0, 256, 2, 1024),
+    "faster_rcnn_resnet152_fpn_keras": (0, 256, 2, 1024),
+    "faster_rcnn_resnet50_keras": (4, 256, 1, 1024),
+    "faster_rcnn_resnet101_keras": (4, 256, 1, 1024),
+    "faster_rcnn_resnet152_keras": (4, 256, 1, 1024),
+    "faster_rcnn_inception_resnet_v2_keras": (4, 256, 1, 1024),
+    "faster_rcnn_resnet50": (4, 256, 1, 1024),  # TF1 names: their Keras equivalents
+    "faster_rcnn_resnet101": (4, 256, 1, 1024),
+    "faster_rcnn_resnet152": (4, 256, 1, 1024),
+    "faster_rcnn_inception_resnet_v2": (4, 256, 1, 1024),
+    "faster_rcnn_resnet50_fpn_torchvision": (0, 256, 2, 1024),
+    "faster_rcnn_resnet50_fpn_torchvision_v2": (4, 256, 1, 1024),
+    "tfmask_tiny_resnet10_fpn": (0, 64, 1, 256),
+}
+
+
+def test_every_feature_extractor_has_a_pinned_head():
+    from tfmask.config.extractors import FEATURE_EXTRACTORS, TF1_NAMES
+
+    assert set(HEADS) == set(FEATURE_EXTRACTORS) | set(TF1_NAMES)
+
+
+@pytest.mark.parametrize("fe_type", sorted(HEADS))
+def test_box_head_of_each_feature_extractor(cfg_dir, fe_type):
+    t = make(cfg_dir, (r"type: 'tfmask_tiny_resnet10_fpn'", f"type: '{fe_type}'"))
+    head = t.params.task.model.detection_head
+    assert (head.num_convs, head.num_filters, head.num_fcs, head.fc_dims) == HEADS[fe_type]
+    assert t.ignored == []
+
+
+@pytest.mark.parametrize("name,expected", [("4conv1fc", (4, 256, 1, 1024)),
+                                           ("2fc", (0, 256, 2, 1024))])
+def test_tfmask_box_head_picks_another_head(cfg_dir, name, expected):
+    t = make(cfg_dir, (r"type: 'tfmask_tiny_resnet10_fpn'",
+                       f"type: 'faster_rcnn_resnet50_fpn_keras' tfmask_box_head: '{name}'"))
+    head = t.params.task.model.detection_head
+    assert (head.num_convs, head.num_filters, head.num_fcs, head.fc_dims) == expected
+    assert t.ignored == []
+
+
+@pytest.mark.parametrize("sub,match", [
+    ((r"type: 'tfmask_tiny_resnet10_fpn'",
+      "type: 'tfmask_tiny_resnet10_fpn' tfmask_box_head: '3fc'"),
+     "feature_extractor.tfmask_box_head '3fc' is not a box head; valid: 2fc, 4conv1fc, tiny"),
+    ((r"type: 'tfmask_tiny_resnet10_fpn'", "type: 'faster_rcnn_inception_v2'"),
+     "'faster_rcnn_inception_v2' is not supported: Inception-v2 exists only as the OD API's "
+     "TF1 slim extractor"),
+    ((r"min_level: 3 max_level: 5 additional", "min_level: 1 max_level: 5 additional"),
+     "min_level 1 must be between 2 and 5"),
+    ((r"initial_crop_size: 14", "initial_crop_size: 1"),
+     "initial_crop_size 1 is smaller than maxpool_stride 2"),
+    ((r"type: 'tfmask_tiny_resnet10_fpn'",
+      "type: 'tfmask_tiny_resnet10_fpn' first_stage_features_stride: 12"),
+     "first_stage_features_stride 12 must be a power of two among the FPN's strides 8-32"),
+])
+def test_extractor_and_size_errors(cfg_dir, sub, match):
+    if "min_level: 1" in sub[1]:  # the anchor generator's levels must agree
+        sub2 = (r"min_level: 3 max_level: 5 anchor_scale", "min_level: 1 max_level: 5 anchor_scale")
+        with pytest.raises(ConfigError, match=re.escape(match)):
+            make(cfg_dir, sub, sub2)
+        return
+    with pytest.raises(ConfigError, match=re.escape(match)):
+        make(cfg_dir, sub)
+
+
+@pytest.mark.parametrize("rois,proposals,slots,expected_rois,expected_masks", [
+    (64, 64, 100, 64, 16),      # the tiny config: nothing to lower
+    (512, 300, 100, 400, 100),  # issue 12: 300 proposals + 100 ground-truth slots
+    (512, 64, 20, 84, 21),      # 64 proposals + 20 slots (max_number_of_boxes 20)
+])
+def test_sampler_sizes_fit_what_exists(cfg_dir, rois, proposals, slots, expected_rois,
+                                       expected_masks):
+    t = make(cfg_dir, (r"second_stage_batch_size: 64", f"second_stage_batch_size: {rois}"),
+             (r"first_stage_max_proposals: 64", f"first_stage_max_proposals: {proposals}"),
+             (r"load_instance_masks: true\n  mask_type: PNG_MASKS\n\}\n\neval_config",
+              f"load_instance_masks: true\n  mask_type: PNG_MASKS\n  max_number_of_boxes: "
+              f"{slots}\n}}\n\neval_config"))
+    m = t.params.task.model
+    assert (m.roi_sampler.num_sampled_rois, m.mask_sampler.num_sampled_masks) == \
+        (expected_rois, expected_masks)
+    lowered = [n for n in t.notes if n.startswith("second_stage_batch_size")]
+    assert bool(lowered) == (expected_rois != rois)
+    if lowered:
+        assert f"-> {expected_rois}" in lowered[0] and f"{proposals} proposals" in lowered[0]
+
+
+def test_sampler_sizes_count_the_anchors_of_small_images(cfg_dir):
+    """At 32 px, levels 3-5 hold 16 + 4 + 1 anchor positions x 3 ratios = 63 anchors."""
+    t = make(cfg_dir, (r"max_dimension: 128", "max_dimension: 32"),
+             (r"min_dimension: 128", "min_dimension: 32"),
+             (r"second_stage_batch_size: 64", "second_stage_batch_size: 512"))
+    # Proposals: min(64, anchors per level capped at 64) = 63; + 100 ground-truth slots.
+    assert t.params.task.model.roi_sampler.num_sampled_rois == 163

@@ -46,6 +46,26 @@ def point_at_records(msg: Message, records: Path) -> None:
                                          for p in tf_reader.get_all("input_path")])
 
 
+def absolute_paths(msg: Message, base: Path) -> None:
+    """Relative label map, record and checkpoint paths made absolute against ``base``.
+
+    A copy of a config written elsewhere then names the same files.
+    """
+    def absolute(value):
+        path = Path(os.path.expanduser(value)) if isinstance(value, str) and value else None
+        return value if path is None or path.is_absolute() else str(Path(base) / path)
+
+    for reader in _readers(msg):
+        if reader.has("label_map_path"):
+            reader.set("label_map_path", absolute(reader.get("label_map_path")))
+        tf_reader = reader.get("tf_record_input_reader")
+        if isinstance(tf_reader, Message) and tf_reader.has("input_path"):
+            tf_reader.set("input_path", [absolute(p) for p in tf_reader.get_all("input_path")])
+    train = msg.get("train_config")
+    if isinstance(train, Message) and train.has("fine_tune_checkpoint"):
+        train.set("fine_tune_checkpoint", absolute(train.get("fine_tune_checkpoint")))
+
+
 def set_num_classes(msg: Message, num_classes: int) -> None:
     msg.set("model.faster_rcnn.num_classes", int(num_classes))
 

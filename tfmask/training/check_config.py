@@ -138,17 +138,16 @@ def check_config(config_path: PathLike, size: int = DEFAULT_SIZE,
     from tfmask.config.translate import translate
 
     t = translate(config_path, strict=strict)
-    params = t.params
-    model_cfg = params.task.model
+    model_cfg = t.params.task.model
     stride = 2 ** model_cfg.max_level
     side = max(stride, -(-int(size) // stride) * stride)
     report = CheckReport(str(config_path), t.honoured, t.ignored, t.notes,
                          tuple(model_cfg.input_size[:2]), (side, side))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tfmask-check-") as tmp:
+        params = _resized(config_path, side, Path(tmp))
         record = Path(tmp) / "synthetic"
         _synthetic_record(record, (side, side), model_cfg.num_classes - 1)
-        params.task.model.input_size = [side, side, 3]
         params.task.train_data.input_path = [str(record) + "-00000-of-00001"]
         params.task.train_data.global_batch_size = 1
         params.task.init_checkpoint = ""  # the pass checks shapes, not weights
@@ -157,6 +156,24 @@ def check_config(config_path: PathLike, size: int = DEFAULT_SIZE,
     for key, value in _describe(params.task.model).items():
         setattr(report, key, value)
     return report
+
+
+def _resized(config_path: PathLike, side: int, tmp: Path):
+    """The experiment of ``config_path`` with its image resizer set to ``side`` px.
+
+    Resized in the config, not in the experiment, so that every setting the
+    translation derives from the size (sampler sizes, a backbone's own resize)
+    follows it.
+    """
+    from tfmask.config import edit
+    from tfmask.config.textproto import read_text_file, write_text_file
+    from tfmask.config.translate import translate
+
+    msg = read_text_file(config_path)
+    edit.absolute_paths(msg, Path(config_path).resolve().parent)
+    edit.set_image_size(msg, side)
+    write_text_file(tmp / "pipeline.config", msg)
+    return translate(tmp / "pipeline.config").params
 
 
 def _one_pass(params, logging_dir: str) -> Tuple[Dict[str, float], Tuple[int, int]]:
