@@ -121,6 +121,10 @@ def _compare(expected: Dict[str, tf.Tensor], got: Dict[str, tf.Tensor],
             bad = diffs[name] != 0
         elif name == "detection_masks_reframed":  # a probability at 0.5 may flip
             bad = diff.size and diff.mean() > 1e-3
+        elif name == "detection_masks":
+            # Probabilities, thresholded at 0.5: a steep mask head turns the graph's float32
+            # rounding (ResNet-50 features: ~1e-5 relative) into ~1e-4 here.
+            bad = diffs[name] > max(tolerance, 1e-3)
         else:
             bad = diffs[name] > tolerance
         if bad:

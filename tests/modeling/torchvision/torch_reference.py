@@ -14,8 +14,9 @@ batch), ``image_sizes``, FPN ``feat_<level>``, RPN head ``objectness_<level>`` /
 ``mask_probs_<i>``, and end to end with one image per call: ``boxes_<i>`` (xyxy,
 input pixels), ``labels_<i>``, ``scores_<i>``, ``masks_<i>`` (pasted probabilities).
 
-Weights are torchvision's initialization with random BatchNorm statistics;
-the RPN, box and mask predictors are then scaled on these images so that
+Weights are torchvision's initialization, BatchNorm statistics of these
+images (random in v2's heads); the RPN, box and mask predictors are then scaled
+on these images so that
 their outputs spread (objectness logits ~2, class logits ~2, centred, the background raised: detections
 above 0.05 in each image, few near-ties). v1 sets every BatchNorm's eps to
 0, as torchvision does for its COCO v1 weights (``overwrite_eps``).
@@ -57,7 +58,12 @@ def _scale_to(layer, outputs, std: float, g, bias_std: float = 0.0) -> None:
 
 
 def randomize(model, batch, seed: int, version: str) -> None:
-    """Random BatchNorm statistics, then head outputs scaled to a useful spread."""
+    """Random BatchNorm affine parameters and statistics, head outputs scaled to a spread.
+
+    The backbone's and FPN's statistics are those of these images (as a trained
+    network's would be: activations stay of order 1, so a model fine-tuned from
+    this checkpoint trains), floored at 0.01; the heads' (v2) are random.
+    """
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
@@ -67,6 +73,16 @@ def randomize(model, batch, seed: int, version: str) -> None:
                 module.bias.copy_(0.1 * torch.randn(n, generator=g))
                 module.running_mean.copy_(0.1 * torch.randn(n, generator=g))
                 module.running_var.copy_(0.5 + torch.rand(n, generator=g))
+                module.momentum = None  # a cumulative average when calibrating
+        model.backbone.train()
+        for module in model.backbone.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.reset_running_stats()
+        model.backbone(batch.tensors)
+        model.eval()
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_var.clamp_(min=0.01)
                 if version == "v1":
                     module.eps = 0.0
         feats = model.backbone(batch.tensors)

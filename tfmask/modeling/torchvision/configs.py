@@ -58,10 +58,13 @@ def pipeline_config_text(version: str, num_classes: int, label_map_path: str,
                          fine_tune_checkpoint: Optional[str] = None, batch_size: int = 2,
                          num_steps: int = 2000, learning_rate: float = 0.0025,
                          augmentations: Sequence[str] = ("random_horizontal_flip { }",),
+                         proposals: int = 1000, rois_per_image: int = 512,
                          title: str = "") -> str:
     """An OD API pipeline.config for torchvision's Mask R-CNN ``version`` (v1 or v2).
 
     Paths are written as given (relative ones resolve against the config's folder).
+    ``proposals`` (per level and in all) and ``rois_per_image`` (sampled for
+    training the heads) are torchvision's 1000 and 512 by default.
     The schedule is torchvision's recipe scaled to ``batch_size`` (SGD with
     momentum 0.9, learning rate 0.02 per 16 images, weight decay 1e-4), cosine
     decay over ``num_steps`` after 100 warm-up steps.
@@ -93,7 +96,7 @@ model {{
     }}
     first_stage_nms_score_threshold: 0.0
     first_stage_nms_iou_threshold: 0.7
-    first_stage_max_proposals: 1000
+    first_stage_max_proposals: {proposals}
     first_stage_minibatch_size: 256
     first_stage_positive_balance_fraction: 0.5
     first_stage_localization_loss_weight: 1.0
@@ -101,7 +104,7 @@ model {{
     initial_crop_size: 14
     maxpool_kernel_size: 2
     maxpool_stride: 2
-    second_stage_batch_size: 512
+    second_stage_batch_size: {rois_per_image}
     second_stage_balance_fraction: 0.25
     second_stage_box_predictor {{
       mask_rcnn_box_predictor {{
