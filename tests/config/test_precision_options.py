@@ -63,16 +63,17 @@ def test_bfloat16_on_a_cpu_with_avx512_bf16_reaches_model_garden(exp, monkeypatc
 
 def test_bfloat16_without_native_support_is_refused_naming_the_flag(exp, monkeypatch):
     no_gpu(monkeypatch, False)
-    with pytest.raises(ConfigError, match=r"--mixed_precision bfloat16 needs a GPU or a CPU "
-                                          r"with native bfloat16 \(the avx512_bf16"):
+    with pytest.raises(ConfigError, match=r"^mixed_precision bfloat16 needs a GPU or a CPU "
+                                          r"with native bfloat16 \(the avx512_bf16") as err:
         experiment.apply_options(exp, experiment.RunOptions(mixed_precision="bfloat16"))
+    assert err.value.params == ("mixed_precision",)  # the CLI shows --mixed_precision
 
 
 def test_float16_and_xla_stay_gpu_options(exp, monkeypatch):
     no_gpu(monkeypatch, True)
     with pytest.raises(ConfigError, match="float16 is a GPU option"):
         experiment.apply_options(exp, experiment.RunOptions(mixed_precision="float16"))
-    with pytest.raises(ConfigError, match="--xla is a GPU option"):
+    with pytest.raises(ConfigError, match="^xla is a GPU option"):
         experiment.apply_options(exp, experiment.RunOptions(xla=True))
     experiment.apply_options(exp, experiment.RunOptions(num_train_steps=2))
     assert exp.params.runtime.mixed_precision_dtype == "float32"
@@ -92,4 +93,5 @@ def test_train_command_refuses_bfloat16_here_with_one_line(tmp_path, config):
     assert res.returncode == 1
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "avx512_bf16" in errors[0], res.stderr
+    assert errors[0].startswith("error: --mixed_precision bfloat16 needs a GPU")
     assert "Traceback" not in res.stderr and not (tmp_path / "m" / "checkpoint").exists()

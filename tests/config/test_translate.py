@@ -271,7 +271,7 @@ def test_unhonoured_fields_are_listed_and_strict_fails(cfg_dir):
     assert t.ignored == ["model.faster_rcnn.resize_masks",
                          "eval_config.include_metrics_per_category"]
     path = cfg_dir / "configs" / "p.config"
-    with pytest.raises(ConfigError, match="--strict: fields not honoured: "
+    with pytest.raises(ConfigError, match="strict: fields not honoured: "
                                           "model.faster_rcnn.resize_masks"):
         translate(path, strict=True)
 

@@ -69,8 +69,8 @@ def test_bfloat16_export_refused_without_native_support_writes_nothing(untrained
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     monkeypatch.setattr(cpu_features, "has_native_bfloat16", lambda *a: False)
     config, checkpoint = untrained
-    with pytest.raises(ConfigError, match="--mixed_precision bfloat16 needs a GPU"):
+    with pytest.raises(ConfigError, match="mixed_precision bfloat16 needs a GPU"):
         export_model(config, checkpoint, tmp_path / "out", precision="bfloat16")
     assert not (tmp_path / "out").exists()
-    with pytest.raises(ConfigError, match="unknown --mixed_precision 'float16'"):
+    with pytest.raises(ConfigError, match="mixed_precision 'float16' is unknown"):
         export_model(config, checkpoint, tmp_path / "out", precision="float16")

@@ -91,7 +91,7 @@ def test_enough_slots_and_detections_say_nothing(small_dense):
 def test_strict_refuses_too_few_detections(small_dense, tmp_path, capsys):
     from tfmask.training.records_check import check_records
 
-    with pytest.raises(ConfigError, match="--strict: max_total_detections 20 is below"):
+    with pytest.raises(ConfigError, match="^strict: max_total_detections 20 is below"):
         check_records(_params(small_dense), strict=True)
     config = write_config(tmp_path / "p.config", small_dense / "records",
                           {"model.faster_rcnn.num_classes": 2})

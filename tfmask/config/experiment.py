@@ -129,7 +129,7 @@ def from_yaml(path: PathLike, params_override: str = "") -> Experiment:
     return Experiment(params)
 
 
-def check_cpu_precision(precision: str, flag: str) -> None:
+def check_cpu_precision(precision: str, param: str = "mixed_precision") -> None:
     """Refuses a precision this CPU cannot run fast when there is no GPU.
 
     ``bfloat16`` needs native bfloat16 arithmetic (``avx512_bf16`` or AMX;
@@ -137,7 +137,8 @@ def check_cpu_precision(precision: str, flag: str) -> None:
     gains nothing. ``float16`` is a GPU precision (CPUs emulate it).
 
     Raises:
-      ConfigError: naming ``flag``, the CPU and what to do instead.
+      ConfigError: naming ``param`` (the caller's parameter), the CPU and
+        what to do instead.
     """
     if precision == "float32":
         return
@@ -147,36 +148,38 @@ def check_cpu_precision(precision: str, flag: str) -> None:
         if cpu_features.has_native_bfloat16():
             return
         raise ConfigError(
-            f"{flag} bfloat16 needs a GPU or a CPU with native bfloat16 (the avx512_bf16 or "
+            f"{param} bfloat16 needs a GPU or a CPU with native bfloat16 (the avx512_bf16 or "
             f"amx_bf16 flag in /proc/cpuinfo); on {cpu_features.describe()} TensorFlow would "
-            "emulate it: leave the flag out to run in float32")
-    raise ConfigError(f"{flag} float16 is a GPU option and this machine has no GPU; on a CPU "
-                      "use bfloat16 (where the CPU has avx512_bf16) or float32")
+            f"emulate it: leave {param} out to run in float32", params=(param,))
+    raise ConfigError(f"{param} float16 is a GPU option and this machine has no GPU; on a CPU "
+                      "use bfloat16 (where the CPU has avx512_bf16) or float32", params=(param,))
 
 
 def apply_options(exp: Experiment, opts: RunOptions) -> None:
     """Writes the command-line overrides into ``exp.params``."""
     if opts.distribution_strategy not in STRATEGIES:
-        raise ConfigError(f"unknown --distribution_strategy '{opts.distribution_strategy}'; "
-                          f"valid: {', '.join(STRATEGIES)}")
+        raise ConfigError(f"distribution_strategy '{opts.distribution_strategy}' is unknown; "
+                          f"valid: {', '.join(STRATEGIES)}", params=("distribution_strategy",))
     if opts.mixed_precision not in PRECISIONS:
-        raise ConfigError(f"unknown --mixed_precision '{opts.mixed_precision}'; valid: "
-                          f"{', '.join(PRECISIONS)}")
+        raise ConfigError(f"mixed_precision '{opts.mixed_precision}' is unknown; valid: "
+                          f"{', '.join(PRECISIONS)}", params=("mixed_precision",))
     import tensorflow as tf
 
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     if not on_gpu:
-        check_cpu_precision(opts.mixed_precision, "--mixed_precision")
+        check_cpu_precision(opts.mixed_precision, "mixed_precision")
     if opts.xla and not on_gpu:
-        raise ConfigError("--xla is a GPU option and this machine has no GPU")
+        raise ConfigError("xla is a GPU option and this machine has no GPU", params=("xla",))
     p = exp.params
     steps = opts.num_train_steps or p.trainer.train_steps
     every = opts.checkpoint_every_n or min(1000, steps)
     if steps < 1 or every < 1 or opts.keep_checkpoints < 1:
-        raise ConfigError("--num_train_steps, --checkpoint_every_n and the number of kept "
-                          "checkpoints must be >= 1")
+        raise ConfigError("num_train_steps, checkpoint_every_n and keep_checkpoints must be "
+                          ">= 1", params=("num_train_steps", "checkpoint_every_n",
+                                          "keep_checkpoints"))
     if opts.sample_1_of_n_eval_examples < 1:
-        raise ConfigError("--sample_1_of_n_eval_examples must be >= 1")
+        raise ConfigError("sample_1_of_n_eval_examples must be >= 1",
+                          params=("sample_1_of_n_eval_examples",))
     p.override({
         "runtime": {"distribution_strategy": opts.distribution_strategy,
                     "num_gpus": opts.num_gpus, "mixed_precision_dtype": opts.mixed_precision,

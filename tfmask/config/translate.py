@@ -102,7 +102,7 @@ def translate(config_path: PathLike, strict: bool = False) -> Translation:
         if str(exc).startswith(str(config_path)):
             raise
         # Errors from the sections name the field, not the file: add it.
-        raise ConfigError(f"{config_path}: {exc}") from None
+        raise ConfigError(f"{config_path}: {exc}", params=exc.params) from None
 
 
 def _translate(config_path: Path, strict: bool) -> Translation:
@@ -122,6 +122,7 @@ def _translate(config_path: Path, strict: bool) -> Translation:
     params.validate()
     ignored = ex.ignored()
     if strict and ignored:
-        raise ConfigError(f"--strict: fields not honoured: {', '.join(ignored)}")
+        raise ConfigError(f"strict: fields not honoured: {', '.join(ignored)}",
+                          params=("strict",))
     return Translation(params, ex.extras["label_map"], ignored, ex.notes, str(config_path),
                        ex.extras["frozen_groups"], ex.honoured())

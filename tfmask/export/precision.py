@@ -27,14 +27,14 @@ def check_export_precision(precision: str) -> None:
     """Raises ConfigError for an unknown precision, or bfloat16 that this machine
     (no GPU, no native bfloat16 on the CPU) would only emulate."""
     if precision not in EXPORT_PRECISIONS:
-        raise ConfigError(f"unknown --mixed_precision '{precision}' for an export; valid: "
-                          f"{', '.join(EXPORT_PRECISIONS)}")
+        raise ConfigError(f"mixed_precision '{precision}' is unknown for an export; valid: "
+                          f"{', '.join(EXPORT_PRECISIONS)}", params=("mixed_precision",))
     import tensorflow as tf
 
     from tfmask.config.experiment import check_cpu_precision
 
     if not tf.config.list_physical_devices("GPU"):
-        check_cpu_precision(precision, "--mixed_precision")
+        check_cpu_precision(precision, "mixed_precision")
 
 
 @contextlib.contextmanager

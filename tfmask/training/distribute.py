@@ -31,8 +31,9 @@ def create_strategy(params):
             distribution_strategy=params.runtime.distribution_strategy,
             num_gpus=params.runtime.num_gpus)
     except (ValueError, RuntimeError) as exc:
-        raise ConfigError(f"cannot set up --distribution_strategy "
-                          f"{params.runtime.distribution_strategy}: {exc}") from None
+        raise ConfigError(f"cannot set up distribution_strategy "
+                          f"{params.runtime.distribution_strategy}: {exc}",
+                          params=("distribution_strategy",)) from None
 
 
 def worker(strategy) -> Tuple[str, int, bool]:

@@ -106,7 +106,7 @@ def check_records(params, train: bool = True, strict: bool = False) -> RecordsCh
     limit = int(task.model.detection_generator.max_num_detections)
     warning = detections_warning(densest.max_instances, densest.densest_filename, limit)
     if warning and strict:
-        raise ConfigError(f"--strict: {warning}")
+        raise ConfigError(f"strict: {warning}", params=("strict",))
     if warning:
         result.lines.append(f"warning: {warning}")
     if train and train_stats.negatives:
