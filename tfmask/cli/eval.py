@@ -30,7 +30,7 @@ def register(sub) -> None:
                       help="a tfmask export: run it on the images of the --gt records")
     p.add_argument("--output", required=True, metavar="DIR",
                    help="folder for metrics.json and pr_curves/")
-    p.add_argument("--label-map", metavar="PATH",
+    p.add_argument("--label-map", dest="label_map_path", metavar="PATH",
                    help="record ground truth: default label_map.pbtxt beside the records")
     p.add_argument("--iou-range", default="0.5:0.95", metavar="START:END[:STEP]",
                    help="IoU thresholds of the extra mAP, multiples of 0.05 unless a step "
@@ -48,10 +48,10 @@ def run(args) -> int:
         if args.gt.lower().endswith(".json"):
             raise ConfigError("--model runs the export on the images inside records; give "
                               "--gt records (a COCO JSON holds no images) or use --detections")
-        result = evaluate_model_on_records(args.model, args.gt, args.label_map, (lo, hi), step,
-                                           progress=True)
+        result = evaluate_model_on_records(args.model, args.gt, args.label_map_path, (lo, hi),
+                                           step, progress=True)
     else:
-        result = evaluate_files(args.gt, args.detections, args.label_map, (lo, hi), step)
+        result = evaluate_files(args.gt, args.detections, args.label_map_path, (lo, hi), step)
     outputs = write_eval_outputs(result, args.output)
     print(format_table(result))
     print(f"wrote {outputs.metrics_json} and {len(outputs.pr_curves)} PR curve(s) in "

@@ -68,7 +68,8 @@ def iou_thresholds(lo: float, hi: float, step: float = 0.05) -> np.ndarray:
 
 
 def parse_iou_range(text: str) -> Tuple[float, float, float]:
-    """Parses ``--iou-range``: ``START:END`` (multiples of 0.05) or ``START:END:STEP``.
+    """Parses the ``--iou-range`` flag's text: ``START:END`` (multiples of 0.05) or
+    ``START:END:STEP`` (library callers pass ``iou_range`` and ``iou_step`` instead).
 
     Returns ``(start, end, step)``; raises ConfigError naming the flag.
     """

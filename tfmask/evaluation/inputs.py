@@ -49,7 +49,7 @@ def ground_truth_from_records(patterns: Union[PathLike, Sequence[PathLike]],
         label_map_path = os.path.join(os.path.dirname(paths[0]), LABEL_MAP_NAME)
         if not os.path.exists(label_map_path):
             raise DataError(label_map_path, "no label map beside the records; give one with "
-                            "--label-map PATH", kind="missing_file")
+                            "label_map_path", kind="missing_file", params=("label_map_path",))
     label_map = read_label_map(label_map_path, pixel_suffix=False)
     images: List[dict] = []
     annotations: List[dict] = []
