@@ -1,8 +1,10 @@
-"""``tfmask demo``: the whole pipeline on the bundled sample.
+"""``tfmask demo``: the whole pipeline on a folder (the bundled sample by default).
 
-Steps: make sure there is a dataset (the bundled ``dataset/`` sample, or a
-freshly synthesized one when the folder is empty), check the mask pixel
-values against the label map, convert to train/val TFRecords with COCO
+Steps: make sure there is a dataset (``--data-dir``, the bundled ``dataset/``
+sample, or a freshly synthesized one when the folder is empty), print what the
+folder holds and what the run will do (:mod:`tfmask.demo_plan`: label map
+values, instance mode, input size and steps fitted to the images), check the
+mask pixel values against the label map, convert to train/val TFRecords with COCO
 ground truth, draw previews of the validation records, train the tiny CPU
 config (``configs/mask_rcnn_tiny_cpu.config``), export it as a SavedModel,
 run inference on the test images (overlays + COCO results) and evaluate the
@@ -18,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from tfmask.data.convert import ConvertConfig, convert
-from tfmask.config.label_map import read_label_map
+from tfmask.config.label_map import format_pixel_value
 
 
 @dataclass
@@ -30,6 +32,7 @@ class DemoResult:
 
     data_dir: Path
     outputs: Dict[str, Path] = field(default_factory=dict)
+    plan: Any = None  # the tfmask.demo_plan.DemoPlan it ran
 
 
 def ensure_dataset(data_dir: Path, out_dir: Path, say: Callable[[str], None]) -> Path:
@@ -44,8 +47,6 @@ def ensure_dataset(data_dir: Path, out_dir: Path, say: Callable[[str], None]) ->
     return synth_dir
 
 
-# On the bundled sample (2 CPU cores, ~3.4 steps/s): validation mask AP50 0.94 in one run.
-DEFAULT_TRAIN_STEPS = 600
 TINY_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "mask_rcnn_tiny_cpu.config"
 
 
@@ -68,31 +69,37 @@ def write_demo_config(records: Path, out_dir: Path, num_classes: int, num_steps:
 
 
 def run_demo(data_dir: Path, out_dir: Path, workers: int = 1, progress: bool = True,
-             say: Callable[[str], None] = print, train_steps: int = DEFAULT_TRAIN_STEPS
+             say: Callable[[str], None] = print, train_steps: Optional[int] = None,
+             class_pixels: Sequence[str] = (), input_size: Optional[int] = None
              ) -> DemoResult:
-    """Runs every available pipeline stage; returns where the outputs are."""
+    """Runs every available pipeline stage; returns where the outputs are.
+
+    ``train_steps`` / ``input_size`` default to values fitted to the folder
+    (:func:`tfmask.demo_plan.plan_demo`); ``class_pixels`` (``NAME=VALUE``)
+    gives a plain label map's mask values.
+    """
     from tfmask.data.pixels import scan_masks
     from tfmask.data.preview import preview_records
+    from tfmask.demo_plan import plan_demo
 
     out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = ensure_dataset(Path(data_dir), out_dir, say)
     result = DemoResult(data_dir)
 
-    say(f"[demo] 1/7 mask pixel values in {data_dir}/train_masks")
-    report = scan_masks(data_dir / "train_masks")
-    label_map = read_label_map(data_dir / "label.pbtxt")
-    known = {c.pixel_value[0] for c in label_map.classes}
-    levels = report.class_gray_levels
-    say(f"       gray levels {levels}; label map classes " + ", ".join(
-        f"{c.name}={c.pixel_value[0]}" for c in label_map.classes)
-        + ("" if set(levels) <= known else "  (some values match no class!)"))
+    say(f"[demo] 1/7 what {data_dir} holds")
+    plan = plan_demo(data_dir, class_pixels, train_steps, input_size)
+    result.plan = plan
+    for line in plan.lines():
+        say("       " + line)
+    label_map = plan.label_map
+    say("       " + _pixel_check(scan_masks(data_dir / "train_masks"), label_map))
 
-    has_xml = (data_dir / "train_bboxes").is_dir() and any((data_dir / "train_bboxes").iterdir())
-    mode = "box" if has_xml else "components"
+    mode = plan.instance_mode
     records = out_dir / "records"
     say(f"[demo] 2/7 converting to TFRecords (instance mode '{mode}', 20% validation)")
     conv = convert(ConvertConfig(data_dir=str(data_dir), output_dir=str(records),
                                  instance_mode=mode, val_fraction=0.2, seed=0,
+                                 class_pixels=plan.class_pixels,
                                  write_coco_json=True, workers=workers, progress=progress))
     say("\n".join("       " + line for line in conv.format().splitlines()))
     result.outputs["records"] = records
@@ -111,9 +118,9 @@ def run_demo(data_dir: Path, out_dir: Path, workers: int = 1, progress: bool = T
                                                     out_dir / "dataset_report.html")
     say(f"       dataset report: {result.outputs['dataset report']}")
 
-    if train_steps > 0:
+    if plan.train_steps > 0:
         _train_export_infer_eval(data_dir, records, out_dir, len(label_map.classes),
-                                 train_steps, result, say, progress)
+                                 plan.train_steps, result, say, progress, plan.input_size)
 
     say("\n[demo] done. Outputs:")
     for name, path in result.outputs.items():
@@ -121,8 +128,35 @@ def run_demo(data_dir: Path, out_dir: Path, workers: int = 1, progress: bool = T
     return result
 
 
+def _pixel_check(report, label_map) -> str:
+    """One line: the masks' class values against the label map's."""
+    rgb = label_map.matches_rgb
+    found = {c.rgb if rgb else (c.gray,) for c in report.colours} - {(0, 0, 0), (0,)}
+    known = {c.pixel_value for c in label_map.classes}
+    shown = [format_pixel_value(v) for v in sorted(found)]
+    line = f"mask values {', '.join(shown) or 'none'}"
+    if found - known:
+        line += (" - some match no class: " + ", ".join(sorted(
+            format_pixel_value(v) for v in found - known)) + " (the converter names them)")
+    unused = [c.name for c in label_map.classes if c.pixel_value not in found]
+    if unused:
+        line += f"; no mask pixels for {', '.join(unused)}"
+    return line
+
+
+def _fit_input_size(config: Path, size: int) -> None:
+    """The demo's pipeline.config with a ``size`` x ``size`` input (edited as data)."""
+    from tfmask.config import edit
+    from tfmask.config.textproto import read_text_file, write_text_file
+
+    msg = read_text_file(config)
+    edit.set_image_size(msg, size)
+    write_text_file(config, msg, header=f"tfmask demo: input {size}x{size} for this folder")
+
+
 def _train_export_infer_eval(data_dir: Path, records: Path, out_dir: Path, num_classes: int,
-                             train_steps: int, result: DemoResult, say, progress: bool) -> None:
+                             train_steps: int, result: DemoResult, say, progress: bool,
+                             input_size: Optional[int] = None) -> None:
     from tfmask.evaluation.outputs import write_eval_outputs
     from tfmask.evaluation.coco_eval import evaluate_model_on_records
     from tfmask.export.exporter import export_model
@@ -132,6 +166,8 @@ def _train_export_infer_eval(data_dir: Path, records: Path, out_dir: Path, num_c
 
     model_dir = out_dir / "model"
     config = write_demo_config(records, out_dir, num_classes, train_steps)
+    if input_size:
+        _fit_input_size(config, input_size)
     say(f"[demo] 4/7 training the tiny CPU Mask R-CNN for {train_steps} steps ({config})")
     exp = experiment.from_pipeline_config(config)
     trained = loop.train(exp, model_dir, experiment.RunOptions(

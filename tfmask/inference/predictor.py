@@ -120,7 +120,6 @@ class Predictor:
     def _detections(self, out: Dict[str, np.ndarray], row: int,
                     size_hw: Tuple[int, int]) -> Detections:
         from tfmask.boxes import yxyx_to_xyxy
-        from tfmask.export.serving import MASK_THRESHOLD, paste_masks
 
         h, w = size_hw
         n = int(out["num_detections"][row])
@@ -131,16 +130,38 @@ class Predictor:
         class_ids = np.rint(out["detection_classes"][row, keep]).astype(np.int64)
         if "detection_masks_reframed" in out:
             masks = out["detection_masks_reframed"][row, keep, :h, :w] > 0
-        elif len(keep):
-            masks = paste_masks(out["detection_masks"][row, keep], boxes_yxyx,
-                                (h, w)).numpy() > MASK_THRESHOLD
         else:
-            masks = np.zeros((0, h, w), bool)
+            masks = paste_in_boxes(out["detection_masks"][row, keep], boxes_yxyx, (h, w))
         return Detections(
             boxes_xyxy_px=yxyx_to_xyxy(boxes_yxyx),
             class_ids=class_ids,
             class_names=class_names_for(class_ids, self.class_names),
             scores=scores[keep], masks=masks, size_hw=(h, w))
+
+
+def paste_in_boxes(masks: np.ndarray, boxes_yxyx_px: np.ndarray, size_hw) -> np.ndarray:
+    """[K, m, m] box-relative mask probabilities -> [K, H, W] bool instance masks.
+
+    Each mask is pasted (:func:`tfmask.export.serving.paste_masks`, thresholded
+    at ``MASK_THRESHOLD``) on the pixels its box covers only, so memory stays
+    at the K bool masks (12 MB each for a 12 MP photo) instead of K float32
+    full-image probabilities. ``boxes_yxyx_px``: [K, 4] pixel edges
+    ``[ymin, xmin, ymax, xmax]``; the result equals pasting on the whole image
+    (pixels outside a box are 0 there too).
+    """
+    from tfmask.export.serving import MASK_THRESHOLD, paste_masks
+
+    h, w = size_hw
+    out = np.zeros((len(masks), h, w), bool)
+    for i, (mask, box) in enumerate(zip(masks, np.asarray(boxes_yxyx_px, np.float32))):
+        y0, x0 = (int(np.floor(np.clip(v, 0, m))) for v, m in zip(box[:2], (h, w)))
+        y1, x1 = (int(np.ceil(np.clip(v, 0, m))) for v, m in zip(box[2:], (h, w)))
+        if y1 <= y0 or x1 <= x0:
+            continue
+        shifted = box - np.float32([y0, x0, y0, x0])
+        window = paste_masks(mask[None], shifted[None], (y1 - y0, x1 - x0)).numpy()[0]
+        out[i, y0:y1, x0:x1] = window > MASK_THRESHOLD
+    return out
 
 
 def _as_array(image: ImageLike) -> np.ndarray:
