@@ -59,6 +59,40 @@ def test_mixed_precision_is_fine_with_a_gpu_and_read_from_a_params_yaml(tmp_path
     assert doctor.requested_precision(str(config), None) == "bfloat16"
 
 
+def write_cpuinfo(tmp_path, flags: str) -> str:
+    """A /proc/cpuinfo of one simulated CPU with ``flags``."""
+    path = tmp_path / f"cpuinfo_{flags.replace(' ', '_') or 'plain'}"
+    path.write_text("processor\t: 0\nmodel name\t: Simulated CPU\n"
+                    f"flags\t\t: fpu sse2 avx2 {flags}\n\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("flags", ["avx512f avx512_bf16 avx512_vnni", "amx_bf16 amx_tile"])
+def test_bfloat16_without_a_gpu_is_fine_on_a_cpu_with_native_bfloat16(tmp_path, flags):
+    rep = run(mixed_precision="bfloat16", cpuinfo=write_cpuinfo(tmp_path, flags))
+    assert rep.ok, rep.format()
+    text = rep.format()
+    assert "bfloat16 (native on this CPU)" in text and "Simulated CPU" in text
+    # float16 stays a GPU precision, whatever the CPU.
+    rep = run(mixed_precision="float16", cpuinfo=write_cpuinfo(tmp_path, flags))
+    assert bad_names(rep) == ["mixed precision"] and "sees no GPU" in rep.format()
+
+
+@pytest.mark.parametrize("flags", ["", "avx512f avx512_vnni"])
+def test_bfloat16_without_a_gpu_is_flagged_where_it_would_be_emulated(tmp_path, flags):
+    rep = run(mixed_precision="bfloat16", cpuinfo=write_cpuinfo(tmp_path, flags))
+    assert bad_names(rep) == ["mixed precision"]
+    assert "Simulated CPU" in rep.format() and "no native bfloat16" in rep.format()
+    assert run(probe=GPU, mixed_precision="bfloat16",
+               cpuinfo=write_cpuinfo(tmp_path, flags)).ok  # a GPU computes it
+    # A pipeline.config's use_bfloat16 is read the same way.
+    config = tmp_path / "pipeline.config"
+    config.write_text("train_config { use_bfloat16: true }\n")
+    assert bad_names(run(config=str(config), cpuinfo=write_cpuinfo(tmp_path, flags))) == [
+        "mixed precision"]
+    assert run(config=str(config), cpuinfo=write_cpuinfo(tmp_path, "avx512_bf16")).ok
+
+
 def test_cli_exit_status_and_no_traceback(monkeypatch, capsys):
     monkeypatch.setattr(doctor, "probe_tensorflow",
                         lambda: {"ok": False, "error": "Illegal instruction"})

@@ -4,7 +4,8 @@ Prints the versions of Python, TensorFlow, Model Garden (tf-models-official),
 tf-keras, Keras, numpy and protobuf (from package metadata, without importing
 them), which Keras ``tf.keras`` is and which one Model Garden builds models
 with, the GPUs TensorFlow sees with its CUDA/cuDNN build, whether oneDNN is
-on, and the free disk in the working folder. TensorFlow is probed in a child
+on, the CPU with its bfloat16/VNNI flags (:mod:`tfmask.cpu_features`), and the
+free disk in the working folder. TensorFlow is probed in a child
 process, so a TensorFlow that fails to import (or crashes) is reported as a
 finding, never as a traceback.
 
@@ -38,7 +39,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 PACKAGES = ("tensorflow", "tf-models-official", "tf-keras", "keras", "numpy", "protobuf")
 TF_VARIANTS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel")
@@ -168,16 +169,18 @@ def _minor(version: Optional[str]) -> Optional[str]:
     return ".".join(version.split(".")[:2]) if version else None
 
 
-def _native_bfloat16() -> bool:
-    try:
-        from tfmask import cpu_features
-        return bool(cpu_features.has_native_bfloat16())
-    except Exception:  # no CPU feature probe: treat as absent
-        return False
+def _cpu(cpuinfo: Optional[str]) -> Tuple[str, bool]:
+    """(one-line CPU description, whether it computes bfloat16 natively) from ``cpuinfo``
+    (default ``/proc/cpuinfo``; unreadable: no flags, so no native bfloat16)."""
+    from tfmask import cpu_features
+
+    path = cpuinfo or cpu_features.CPUINFO
+    return cpu_features.describe(path), cpu_features.has_native_bfloat16(path)
 
 
 def diagnose(config: Optional[str] = None, mixed_precision: Optional[str] = None,
-             probe=None, version=None, cwd: str = ".") -> Report:
+             probe=None, version=None, cwd: str = ".",
+             cpuinfo: Optional[str] = None) -> Report:
     """Collects every finding; see the module docstring.
 
     Args:
@@ -186,6 +189,7 @@ def diagnose(config: Optional[str] = None, mixed_precision: Optional[str] = None
       probe: the TensorFlow probe (default :func:`probe_tensorflow`; tests fake it).
       version: distribution name -> version or None (default :func:`dist_version`).
       cwd: the folder whose free disk is reported.
+      cpuinfo: the ``/proc/cpuinfo`` to read the CPU's flags from (tests simulate CPUs).
     """
     probe = probe or probe_tensorflow
     version = version or dist_version
@@ -232,15 +236,22 @@ def diagnose(config: Optional[str] = None, mixed_precision: Optional[str] = None
         rep.add("oneDNN", "unknown" if onednn is None else ("on" if onednn else "off")
                 + (f" (TF_ENABLE_ONEDNN_OPTS={tf_info.get('onednn_flag')})"
                    if tf_info.get("onednn_flag") is not None else ""))
+    cpu, native_bf16 = _cpu(cpuinfo)
+    rep.add("CPU", cpu)
     precision = requested_precision(config, mixed_precision)
     if precision:
         bad = ""
-        if tf_info.get("ok") and not gpus and not (precision == "bfloat16"
-                                                   and _native_bfloat16()):
-            bad = (f"{precision} mixed precision is asked for but TensorFlow sees no GPU"
-                   + ("" if precision != "bfloat16" else " and this CPU has no native "
-                      "bfloat16") + "; train in float32 here")
-        rep.add("mixed precision", precision, bad)
+        if tf_info.get("ok") and not gpus and precision == "bfloat16" and not native_bf16:
+            bad = ("bfloat16 mixed precision is asked for but TensorFlow sees no GPU and "
+                   f"{cpu} has no native bfloat16 (avx512_bf16 or amx_bf16: it would be "
+                   "emulated, slower than float32); train in float32 here")
+        elif tf_info.get("ok") and not gpus and precision != "bfloat16":
+            bad = (f"{precision} mixed precision is asked for but TensorFlow sees no GPU "
+                   "(float16 is a GPU precision); train in float32 here, or bfloat16 on a "
+                   "CPU with avx512_bf16/amx_bf16")
+        rep.add("mixed precision", precision + (" (native on this CPU)" if precision ==
+                                                "bfloat16" and native_bf16 and not gpus
+                                                else ""), bad)
     usage = shutil.disk_usage(cwd)
     rep.add("free disk", f"{usage.free / 2 ** 30:.1f} GiB of {usage.total / 2 ** 30:.1f} GiB "
             f"in {os.path.abspath(cwd)}")
