@@ -18,12 +18,19 @@ def test_section_records_why_it_is_skipped_without_a_gpu(tmp_path):
 
 
 def test_config_resizes_without_touching_mask_size(tmp_path):
-    out = gpu._config(gpu.R50_1024, tmp_path / "records", tmp_path / "c.config", 1024)
-    text = out.read_text()
-    assert "min_dimension: 1024 max_dimension: 1024" in text
-    assert "mask_height: 28" in text and "batch_size: 8" in text
-    irv2 = gpu._config(gpu.IRV2_1024, tmp_path / "records", tmp_path / "i.config", None)
-    assert "fine_tune_checkpoint" not in irv2.read_text()
+    from tfmask.config.textproto import read_text_file
+
+    msg = read_text_file(gpu._config(gpu.R50_1024, tmp_path / "records",
+                                     tmp_path / "c.config", 1024))
+    frcnn = msg.get_path("model.faster_rcnn")
+    resizer = frcnn.get_path("image_resizer.keep_aspect_ratio_resizer")
+    assert (resizer.get("min_dimension"), resizer.get("max_dimension")) == (1024, 1024)
+    assert frcnn.get_path("second_stage_box_predictor.mask_rcnn_box_predictor.mask_height") == 28
+    assert msg.get_path("train_config.batch_size") == 8
+    irv2 = read_text_file(gpu._config(gpu.IRV2_1024, tmp_path / "records",
+                                      tmp_path / "i.config", None))
+    assert irv2.get_path("train_config.fine_tune_checkpoint") is None
+    assert irv2.get_path("model.faster_rcnn.image_resizer.fixed_shape_resizer.height") == 1024
 
 
 def test_measure_case_on_cpu_with_the_tiny_config(tmp_path):

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-SECTIONS = ("conversion", "input_pipeline", "training", "inference", "photos", "peers",
-            "gpu")
+SECTIONS = ("conversion", "input_pipeline", "training", "irv2_1024", "inference", "photos",
+            "peers", "gpu")
 
 
 @dataclass
