@@ -61,21 +61,21 @@ preview: $(STAMP)
 # Regenerates the bundled sample (only files named like the synthesizer's are replaced).
 # Training reads the records `make tfrecord` writes (the shipped configs point at them).
 train: $(STAMP)
-	$(TFMASK) train --pipeline_config_path $(PIPELINE_CONFIG) --model_dir $(MODEL_DIR) \
-	  $(if $(NUM_STEPS),--num_train_steps $(NUM_STEPS))
+	$(TFMASK) train --pipeline-config-path $(PIPELINE_CONFIG) --model-dir $(MODEL_DIR) \
+	  $(if $(NUM_STEPS),--num-train-steps $(NUM_STEPS))
 
 # After training: a SavedModel with the OD API's outputs, overlays + COCO results on images,
 # and COCO box/mask AP of the export on the validation records.
 export: $(STAMP)
-	$(TFMASK) export --input_type $(INPUT_TYPE) --pipeline_config_path $(PIPELINE_CONFIG) \
-	  --trained_checkpoint_dir $(MODEL_DIR) --output_directory $(EXPORT_DIR)
+	$(TFMASK) export --input-type $(INPUT_TYPE) --pipeline-config-path $(PIPELINE_CONFIG) \
+	  --trained-checkpoint-dir $(MODEL_DIR) --export-dir $(EXPORT_DIR)
 
 infer: $(STAMP)
-	$(TFMASK) infer --model $(EXPORT_DIR) --images '$(IMAGES)' --output $(INFER_DIR) \
+	$(TFMASK) infer --export-dir $(EXPORT_DIR) --images '$(IMAGES)' --output $(INFER_DIR) \
 	  --min-score $(MIN_SCORE)
 
 eval: $(STAMP)
-	$(TFMASK) eval --gt '$(RECORDS_DIR)/val-*' --model $(EXPORT_DIR) --output $(EVAL_DIR)
+	$(TFMASK) eval --gt '$(RECORDS_DIR)/val-*' --export-dir $(EXPORT_DIR) --output $(EVAL_DIR)
 
 # The only target that uses the network: pretrained weights into pretrained/.
 pretrained: $(STAMP)

@@ -312,7 +312,8 @@ def plan_demo(data_dir: Path, class_pixels: Sequence[str] = (),
 
 
 def check_input_size(size: int) -> int:
-    """``--input-size``: a multiple of 32 (the tiny model's coarsest stride), 64-1024."""
+    """``input_size``: a multiple of 32 (the tiny model's coarsest stride), 64-1024."""
     if size % 32 or not 64 <= size <= 1024:
-        raise ConfigError(f"--input-size must be a multiple of 32 between 64 and 1024, got {size}")
+        raise ConfigError(f"input_size must be a multiple of 32 between 64 and 1024, got {size}",
+                          params=("input_size",))
     return size

@@ -153,7 +153,8 @@ def requested_precision(config: Optional[str], flag: Optional[str]) -> Optional[
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"--config {config}: cannot read it ({exc})") from None
+            raise ConfigError(f"config {config}: cannot read it ({exc})",
+                              params=("config",)) from None
         dtype = ((doc.get("runtime") or {}).get("mixed_precision_dtype")
                  if isinstance(doc, dict) else None)
         return None if dtype in (None, "", "float32") else str(dtype)

@@ -12,7 +12,7 @@ produces is written to the run's log file instead of the terminal:
 
 The log is written to a temporary file while the command runs. When the
 command ends it is moved to ``tfmask-COMMAND.log`` in the command's output
-folder (``--model_dir``, ``--output_directory``, ``--output``, ``--out``),
+folder (``--model-dir``, ``--export-dir``, ``--output``, ``--out``),
 where the folder exists; a command that stops on a known bad input
 (:class:`~tfmask.errors.TfmaskError`) removes it, so nothing is written. An
 unexpected exception appends its traceback to the log and the command prints

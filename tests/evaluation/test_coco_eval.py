@@ -197,7 +197,7 @@ def test_parse_iou_range(text, expected):
 @pytest.mark.parametrize("text", ["0.8:0.5", "0:0.5", "0.5:1.2", "0.52:0.8", "0.5", "a:b",
                                   "0.5:0.9:0.15", "0.5:0.9:0", "nan:0.9"])
 def test_bad_iou_range_names_the_flag(text):
-    with pytest.raises(ConfigError, match="--iou-range .*e.g. --iou-range 0.5:0.8"):
+    with pytest.raises(ConfigError, match="iou_range .*e.g. 0.5:0.8"):
         parse_iou_range(text)
 
 

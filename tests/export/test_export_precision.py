@@ -37,8 +37,8 @@ def test_bfloat16_export_computes_in_bfloat16_and_is_verified(untrained, tmp_pat
 
     monkeypatch.setattr(cpu_features, "has_native_bfloat16", lambda *a: True)
     config, checkpoint = untrained
-    result = export_model(config, checkpoint, tmp_path / "bf16", precision="bfloat16")
-    assert result.precision == "bfloat16"
+    result = export_model(config, checkpoint, tmp_path / "bf16", mixed_precision="bfloat16")
+    assert result.mixed_precision == "bfloat16"
     saved = tmp_path / "bf16" / "saved_model"
     assert _op_dtypes(saved, "Conv2D") == {"bfloat16"}
     serve = tf.saved_model.load(str(saved)).signatures["serving_default"]
@@ -70,7 +70,7 @@ def test_bfloat16_export_refused_without_native_support_writes_nothing(untrained
     monkeypatch.setattr(cpu_features, "has_native_bfloat16", lambda *a: False)
     config, checkpoint = untrained
     with pytest.raises(ConfigError, match="mixed_precision bfloat16 needs a GPU"):
-        export_model(config, checkpoint, tmp_path / "out", precision="bfloat16")
+        export_model(config, checkpoint, tmp_path / "out", mixed_precision="bfloat16")
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match="mixed_precision 'float16' is unknown"):
-        export_model(config, checkpoint, tmp_path / "out", precision="float16")
+        export_model(config, checkpoint, tmp_path / "out", mixed_precision="float16")

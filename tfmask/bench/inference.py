@@ -309,7 +309,7 @@ def run(work_dir: Path, quick: bool) -> Section:
                 f"Garden does on all 100 ({n_r:.1f} valid): the speedup depends on that "
                 "count, not on tfmask")
     section.rows += _latency_rows(f"R50-FPN {size} px, 512x384 images", r50, r50_note)
-    bound_note = (f"{what}; exported with --min_score 1.0, so no detection survives: "
+    bound_note = (f"{what}; exported with --min-score 1.0, so no detection survives: "
                   f"backbone, RPN, box head and NMS alone, the floor of tfmask's latency on "
                   f"this model and the cap of its speedup. Mask head: {per_det_ms:.0f} ms per "
                   f"detection; with the tiny model's {survivors:.1f} survivors per "

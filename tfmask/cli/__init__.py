@@ -61,7 +61,7 @@ def user_message(exc: TfmaskError, flag_of: Optional[Dict[str, str]] = None) -> 
 
 # Where each command's log goes (the argument naming its output folder); others keep
 # theirs only after a crash, in the temporary folder.
-_OUTPUT_FOLDER_ARG = {"train": "model_dir", "export": "output_directory", "infer": "output",
+_OUTPUT_FOLDER_ARG = {"train": "model_dir", "export": "export_dir", "infer": "output_dir",
                       "eval": "output", "demo": "out", "preview": "out"}
 # Commands whose streams are left alone: they run (and read) child processes' output.
 _PLAIN_STREAMS = ("bench",)

@@ -26,7 +26,7 @@ def register(sub) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--detections", metavar="JSON",
                       help="COCO results JSON (e.g. OUT/detections.json of tfmask infer)")
-    what.add_argument("--model", metavar="EXPORT_DIR",
+    what.add_argument("--export-dir", "--model", dest="export_dir", metavar="EXPORT_DIR",
                       help="a tfmask export: run it on the images of the --gt records")
     p.add_argument("--output", required=True, metavar="DIR",
                    help="folder for metrics.json and pr_curves/")
@@ -44,11 +44,11 @@ def run(args) -> int:
     from tfmask.evaluation.coco_eval import evaluate_files, evaluate_model_on_records, parse_iou_range
 
     lo, hi, step = parse_iou_range(args.iou_range)
-    if args.model:
+    if args.export_dir:
         if args.gt.lower().endswith(".json"):
-            raise ConfigError("--model runs the export on the images inside records; give "
+            raise ConfigError("--export-dir runs the export on the images inside records; give "
                               "--gt records (a COCO JSON holds no images) or use --detections")
-        result = evaluate_model_on_records(args.model, args.gt, args.label_map_path, (lo, hi),
+        result = evaluate_model_on_records(args.export_dir, args.gt, args.label_map_path, (lo, hi),
                                            step, progress=True)
     else:
         result = evaluate_files(args.gt, args.detections, args.label_map_path, (lo, hi), step)

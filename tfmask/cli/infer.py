@@ -1,6 +1,6 @@
 """``tfmask infer``: run an exported model on images.
 
-    tfmask infer --model exported/tiny --images dataset/test_images --output out/infer
+    tfmask infer --export-dir exported/tiny --images dataset/test_images --output out/infer
 
 Writes OUT/overlays/<stem>.png (masks, boxes, class names, scores),
 OUT/detections.json (COCO results: image_id 1..N in sorted order, file_name,
@@ -16,12 +16,13 @@ import argparse
 def register(sub) -> None:
     p = sub.add_parser("infer", help="run an exported model on images",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, metavar="EXPORT_DIR",
-                   help="a `tfmask export` output folder")
+    p.add_argument("--export-dir", "--model", dest="export_dir", required=True,
+                   metavar="EXPORT_DIR", help="a `tfmask export` output folder")
     p.add_argument("--images", required=True, metavar="DIR_OR_GLOB",
                    help="folder of JPEG/PNG images, a glob (quote it) or one file")
-    p.add_argument("--output", required=True, metavar="OUT", help="output folder")
-    p.add_argument("--min-score", type=float, default=0.5,
+    p.add_argument("--output", dest="output_dir", required=True, metavar="OUT",
+                   help="output folder")
+    p.add_argument("--min-score", "--min_score", dest="min_score", type=float, default=0.5,
                    help="drop detections below this score (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=1, help="images per model call")
     p.add_argument("--instance-masks", action="store_true",
@@ -33,7 +34,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from tfmask.inference.infer import infer
 
-    s = infer(args.model, args.images, args.output, min_score=args.min_score,
+    s = infer(args.export_dir, args.images, args.output_dir, min_score=args.min_score,
               batch_size=args.batch_size, instance_masks=args.instance_masks,
               progress=not args.no_progress)
     if s.ignored:

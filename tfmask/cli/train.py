@@ -1,9 +1,11 @@
 """``tfmask train``: the OD API's model_main_tf2.py, on TF Model Garden.
 
-    tfmask train --pipeline_config_path configs/mask_rcnn_tiny_cpu.config \\
-        --model_dir runs/tiny --num_train_steps 300
+    tfmask train --pipeline-config-path configs/mask_rcnn_tiny_cpu.config \\
+        --model-dir runs/tiny --num-train-steps 300
 
-Passing ``--checkpoint_dir C`` evaluates the newest checkpoint of C instead
+model_main_tf2.py's spellings (--pipeline_config_path, --model_dir,
+--num_train_steps, --checkpoint_dir, ...) are accepted as well. Passing
+``--checkpoint-dir C`` evaluates the newest checkpoint of C instead
 (COCO box and mask AP on the eval records), as in the OD API.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from tfmask.cli.flags import od_api_flag
 from tfmask.config.experiment import PRECISIONS, STRATEGIES
 
 
@@ -18,30 +21,30 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train Mask R-CNN from a pipeline.config (or evaluate)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--pipeline_config_path", help="OD API pipeline.config")
-    src.add_argument("--experiment_config", help="Model Garden YAML experiment (power users)")
-    p.add_argument("--params_override", default="",
-                   help="with --experiment_config: 'a.b=1,c.d=x' or YAML text")
-    p.add_argument("--model_dir", required=True, help="checkpoints, summaries, params.yaml")
-    p.add_argument("--num_train_steps", type=int, help="default: the config's num_steps")
-    p.add_argument("--checkpoint_every_n", type=int, help="steps between checkpoints "
-                   "(default 1000, or the run length if shorter)")
-    p.add_argument("--keep_checkpoints", type=int, default=5, help="default: %(default)s")
-    p.add_argument("--checkpoint_dir", help="evaluate the newest checkpoint here instead "
-                   "of training; metrics go to MODEL_DIR/metrics.json")
-    p.add_argument("--eval_on_train_data", action="store_true")
-    p.add_argument("--sample_1_of_n_eval_examples", type=int, default=1,
-                   help="evaluate on the first 1/N of the eval records")
-    p.add_argument("--strict", action="store_true",
-                   help="fail on pipeline.config fields that are not honoured, and when "
-                   "max_total_detections is below the objects of the densest image")
-    p.add_argument("--distribution_strategy", choices=STRATEGIES, default="one_device")
-    p.add_argument("--num_gpus", type=int, default=0)
-    p.add_argument("--mixed_precision", choices=PRECISIONS, default="float32",
-                   help="float16 or bfloat16 on a GPU; bfloat16 also on a CPU with "
-                   "avx512_bf16 or AMX (refused on other CPUs)")
-    p.add_argument("--xla", action="store_true", help="GPU only: compile with XLA")
-    p.add_argument("--log_every", type=int, default=1, help="progress line every N steps")
+    od_api_flag(src, "pipeline_config_path", help="OD API pipeline.config")
+    od_api_flag(src, "experiment_config", help="Model Garden YAML experiment (power users)")
+    od_api_flag(p, "params_override", default="",
+                help="with --experiment_config: 'a.b=1,c.d=x' or YAML text")
+    od_api_flag(p, "model_dir", required=True, help="checkpoints, summaries, params.yaml")
+    od_api_flag(p, "num_train_steps", type=int, help="default: the config's num_steps")
+    od_api_flag(p, "checkpoint_every_n", type=int, help="steps between checkpoints "
+                "(default 1000, or the run length if shorter)")
+    od_api_flag(p, "keep_checkpoints", type=int, default=5, help="default: %(default)s")
+    od_api_flag(p, "checkpoint_dir", help="evaluate the newest checkpoint here instead "
+                "of training; metrics go to MODEL_DIR/metrics.json")
+    od_api_flag(p, "eval_on_train_data", action="store_true")
+    od_api_flag(p, "sample_1_of_n_eval_examples", type=int, default=1,
+                help="evaluate on the first 1/N of the eval records")
+    od_api_flag(p, "strict", action="store_true",
+                help="fail on pipeline.config fields that are not honoured, and when "
+                "max_total_detections is below the objects of the densest image")
+    od_api_flag(p, "distribution_strategy", choices=STRATEGIES, default="one_device")
+    od_api_flag(p, "num_gpus", type=int, default=0)
+    od_api_flag(p, "mixed_precision", choices=PRECISIONS, default="float32",
+                help="float16 or bfloat16 on a GPU; bfloat16 also on a CPU with "
+                "avx512_bf16 or AMX (refused on other CPUs)")
+    od_api_flag(p, "xla", action="store_true", help="GPU only: compile with XLA")
+    od_api_flag(p, "log_every", type=int, default=1, help="progress line every N steps")
     p.set_defaults(func=run)
 
 

@@ -73,23 +73,26 @@ def parse_iou_range(text: str) -> Tuple[float, float, float]:
 
     Returns ``(start, end, step)``; raises ConfigError naming the flag.
     """
-    example = "e.g. --iou-range 0.5:0.8 or --iou-range 0.5:0.95:0.05"
+    example = "e.g. 0.5:0.8 or 0.5:0.95:0.05"
     parts = text.split(":")
     try:
         values = [float(p) for p in parts]
     except ValueError:
         values = []
     if len(values) not in (2, 3) or not all(math.isfinite(v) for v in values):
-        raise ConfigError(f"--iou-range '{text}': expected START:END or START:END:STEP, {example}")
+        raise ConfigError(f"iou_range '{text}': expected START:END or START:END:STEP, {example}",
+                          params=("iou_range",))
     lo, hi = values[:2]
     step = values[2] if len(values) == 3 else 0.05
     if len(values) == 2 and any(abs(v / 0.05 - round(v / 0.05)) > 1e-6 for v in (lo, hi)):
-        raise ConfigError(f"--iou-range '{text}': START and END must be multiples of 0.05 "
-                          f"(or give a step as START:END:STEP), {example}")
+        raise ConfigError(f"iou_range '{text}': START and END must be multiples of 0.05 "
+                          f"(or give a step as START:END:STEP), {example}",
+                          params=("iou_range",))
     try:
         iou_thresholds(lo, hi, step)
     except ConfigError as exc:
-        raise ConfigError(f"--iou-range '{text}': {exc}; {example}") from None
+        raise ConfigError(f"iou_range '{text}': {exc}; {example}",
+                          params=("iou_range",)) from None
     return lo, hi, step
 
 

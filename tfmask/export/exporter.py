@@ -2,11 +2,11 @@
 
 The library behind ``tfmask export``::
 
-    tfmask export --pipeline_config_path configs/mask_rcnn_tiny_cpu.config \\
-        --trained_checkpoint_dir runs/tiny --output_directory exported/tiny
+    tfmask export --pipeline-config-path configs/mask_rcnn_tiny_cpu.config \\
+        --trained-checkpoint-dir runs/tiny --export-dir exported/tiny
 
 writes ``OUT/saved_model/`` (signature ``serving_default``), ``OUT/checkpoint/ckpt-0``
-(usable as ``fine_tune_checkpoint`` or ``--trained_checkpoint_dir``),
+(usable as ``fine_tune_checkpoint`` or ``--trained-checkpoint-dir``),
 ``OUT/pipeline.config`` (a copy) and ``OUT/label_map.pbtxt``. The folder is built
 beside OUT and swapped in only after the reloaded SavedModel has been checked
 against the in-memory model, so a failed export never replaces a good one.
@@ -52,18 +52,18 @@ class ExportResult:
     """What ``export_model`` wrote.
 
     Attributes:
-      output_directory / saved_model_dir / checkpoint_path / pipeline_config /
+      export_dir / saved_model_dir / checkpoint_path / pipeline_config /
         label_map: where things are (``checkpoint_path`` is the ``ckpt-0`` prefix).
       source_checkpoint: the checkpoint that was exported.
       input_type: one of ``INPUT_TYPES``.
       min_score: detections scoring below it are dropped by the SavedModel.
-      precision: the graph's compute precision (``float32`` or ``bfloat16``).
+      mixed_precision: the graph's compute precision (``float32`` or ``bfloat16``).
       inputs / outputs: signature tensor name -> ``"dtype [shape]"``.
       max_abs_diff: per output, largest |reloaded - in memory| on the check image.
       seconds: the whole export; reload_seconds: ``tf.saved_model.load`` alone.
     """
 
-    output_directory: str
+    export_dir: str
     saved_model_dir: str
     checkpoint_path: str
     pipeline_config: str
@@ -71,7 +71,7 @@ class ExportResult:
     source_checkpoint: str
     input_type: str
     min_score: float = 0.0
-    precision: str = "float32"
+    mixed_precision: str = "float32"
     inputs: Dict[str, str] = field(default_factory=dict)
     outputs: Dict[str, str] = field(default_factory=dict)
     max_abs_diff: Dict[str, float] = field(default_factory=dict)
@@ -224,22 +224,39 @@ def _describe(spec) -> str:
 def _check_output_dir(out: Path) -> None:
     """Only an earlier export (or an empty folder) may be replaced."""
     if out.is_file():
-        raise ConfigError(f"--output_directory {out} is a file")
+        raise ConfigError(f"export_dir {out} is a file", params=("export_dir",))
     if out.is_dir() and any(out.iterdir()) and not (out / "saved_model").is_dir():
-        raise ConfigError(f"--output_directory {out} exists and is not an export (no "
-                          "saved_model/ inside); choose a new folder so nothing is deleted")
+        raise ConfigError(f"export_dir {out} exists and is not an export (no saved_model/ "
+                          "inside); choose a new folder so nothing is deleted",
+                          params=("export_dir",))
+
+
+def _serving_params(params, say: Callable[[str], None]):
+    """``params`` as exported: warns of a detection limit below the densest image and
+    swaps an NMS that needs a fixed batch size for ``batched``."""
+    from tfmask.training.records_check import detections_limit_warning
+
+    too_few = detections_limit_warning(params)  # dense scenes: the model's output capacity
+    if too_few:
+        say(f"warning: {too_few}")
+    generator = params.task.model.detection_generator
+    if generator.nms_version not in _DYNAMIC_BATCH_NMS:  # as Model Garden's exporter does
+        say(f"nms_version '{generator.nms_version}' needs a fixed batch size; exporting "
+            "with 'batched'")
+        generator.nms_version = "batched"
+    return params
 
 
 def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLike,
-                 output_directory: PathLike, input_type: str = "image_tensor",
+                 export_dir: PathLike, input_type: str = "image_tensor",
                  full_image_masks: bool = False, min_score: float = 0.0,
                  say: Callable[[str], None] = lambda s: None,
-                 precision: str = "float32") -> ExportResult:
+                 mixed_precision: str = "float32") -> ExportResult:
     """Exports the newest checkpoint of ``trained_checkpoint_dir`` (see module docstring).
 
     ``min_score`` > 0 drops detections scoring below it from the outputs (and
     spares the mask head their boxes); 0.0 keeps what the pipeline.config's
-    second-stage post-processing keeps. ``precision`` ``bfloat16`` exports a graph
+    second-stage post-processing keeps. ``mixed_precision`` ``bfloat16`` exports a graph
     computing in bfloat16 (:mod:`tfmask.export.precision`; outputs stay float32).
 
     Raises:
@@ -250,29 +267,20 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
       ExportVerificationError: the reloaded SavedModel disagrees with the model.
     """
     from tfmask.config.translate import translate
-    from tfmask.training.records_check import detections_limit_warning
 
     start = time.perf_counter()
     input_spec(input_type)  # fails early on an unknown type
-    check_export_precision(precision)
+    check_export_precision(mixed_precision)
     if math.isnan(min_score):  # would silently drop every detection
-        raise ConfigError("--min_score must be a number, got nan")
-    out = Path(os.path.abspath(output_directory))  # a real name even for "."
+        raise ConfigError("min_score must be a number, got nan", params=("min_score",))
+    out = Path(os.path.abspath(export_dir))  # a real name even for "."
     restore_aside_dir(out)  # a swap interrupted by a kill is undone first
     _check_output_dir(out)
     translation = translate(pipeline_config_path)
-    params = translation.params
-    too_few = detections_limit_warning(params)  # dense scenes: the model's output capacity
-    if too_few:
-        say(f"warning: {too_few}")
-    generator = params.task.model.detection_generator
-    if generator.nms_version not in _DYNAMIC_BATCH_NMS:  # as Model Garden's exporter does
-        say(f"nms_version '{generator.nms_version}' needs a fixed batch size; exporting "
-            "with 'batched'")
-        generator.nms_version = "batched"
+    params = _serving_params(translation.params, say)
     checkpoint = find_checkpoint(trained_checkpoint_dir)
     say(f"restoring {checkpoint}")
-    with compute_policy(precision):  # layers keep the policy they are built with
+    with compute_policy(mixed_precision):  # layers keep the policy they are built with
         model = restore_model(params, checkpoint)
     prep = Preprocessing.from_model_config(params.task.model)
     module = DetectionServing(model, prep, input_type, full_image_masks, min_score)
@@ -291,14 +299,15 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         translation.label_map.write(tmp / "label_map.pbtxt")
         say("checking the reloaded SavedModel against the model")
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
-                                        full_image_masks, min_score, TOLERANCE[precision])
+                                        full_image_masks, min_score,
+                                        TOLERANCE[mixed_precision])
     outputs = {name: _describe(spec)
                for name, spec in sorted(concrete.structured_outputs.items())}
     return ExportResult(
-        output_directory=str(out), saved_model_dir=str(out / "saved_model"),
+        export_dir=str(out), saved_model_dir=str(out / "saved_model"),
         checkpoint_path=str(out / "checkpoint" / "ckpt-0"),
         pipeline_config=str(out / "pipeline.config"), label_map=str(out / "label_map.pbtxt"),
         source_checkpoint=checkpoint, input_type=input_type, min_score=float(min_score),
-        precision=precision,
+        mixed_precision=mixed_precision,
         inputs={INPUT_NAME: _describe(input_spec(input_type))}, outputs=outputs,
         max_abs_diff=diffs, seconds=time.perf_counter() - start, reload_seconds=reload_s)

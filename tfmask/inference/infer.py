@@ -2,7 +2,7 @@
 
 The library behind ``tfmask infer``::
 
-    tfmask infer --model exported/tiny --images dataset/test_images --output out/infer
+    tfmask infer --export-dir exported/tiny --images dataset/test_images --output out/infer
 
 For each image (sorted by path) it writes ``OUT/overlays/<stem>.png`` (masks,
 boxes, class names and scores drawn on the image, same size as the image),
@@ -122,13 +122,13 @@ def coco_results(image_id: int, file_name: str, det) -> List[dict]:
     return out
 
 
-def infer(model_dir: PathLike, images: PathLike, output_dir: PathLike, min_score: float = 0.5,
+def infer(export_dir: PathLike, images: PathLike, output_dir: PathLike, min_score: float = 0.5,
           batch_size: int = 1, instance_masks: bool = False,
           progress: bool = True) -> InferSummary:
-    """Runs the exported model in ``model_dir`` on ``images`` (see module docstring).
+    """Runs the exported model in ``export_dir`` on ``images`` (see module docstring).
 
     Args:
-      model_dir: a ``tfmask export`` folder (``image_tensor`` input).
+      export_dir: a ``tfmask export`` folder (``image_tensor`` input).
       images: a folder (its JPEG/PNG files), a glob (quote it in a shell) or one file.
       output_dir: created if missing; existing files of the same names are replaced.
       min_score: detections below it are dropped everywhere.
@@ -147,15 +147,16 @@ def infer(model_dir: PathLike, images: PathLike, output_dir: PathLike, min_score
     from tfmask.inference.predictor import Predictor, read_image
 
     if not 0.0 <= min_score <= 1.0:
-        raise ConfigError(f"--min-score must be in [0, 1], got {min_score}")
+        raise ConfigError(f"min_score must be in [0, 1], got {min_score}",
+                          params=("min_score",))
     if batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}", params=("batch_size",))
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"--output {out} is a file; give a folder")
+        raise ConfigError(f"output_dir {out} is a file; give a folder", params=("output_dir",))
     start = time.perf_counter()
     paths, ignored = list_images(images)
-    predictor = Predictor(model_dir, min_score=min_score)
+    predictor = Predictor(export_dir, min_score=min_score)
     load_s = time.perf_counter() - start
     overlays, masks_dir = out / "overlays", out / "masks"
     results: List[dict] = []

@@ -50,7 +50,7 @@ class Predictor:
 
     Args:
       export_dir: a ``tfmask export`` output folder (``saved_model/`` and
-        ``label_map.pbtxt`` inside), exported with ``--input_type image_tensor``.
+        ``label_map.pbtxt`` inside), exported with ``--input-type image_tensor``.
       min_score: detections scoring below this are dropped.
 
     Raises:
@@ -68,7 +68,7 @@ class Predictor:
         saved = self.export_dir / "saved_model"
         if not (saved / "saved_model.pb").is_file():
             raise DataError(self.export_dir, "no saved_model/ here; give the folder "
-                            "`tfmask export --output_directory` wrote")
+                            "`tfmask export --export-dir` wrote")
         labels = self.export_dir / "label_map.pbtxt"
         if not labels.is_file():
             raise DataError(self.export_dir, "label_map.pbtxt is missing from the export")
@@ -80,7 +80,7 @@ class Predictor:
         if spec is None or spec.dtype != tf.uint8 or spec.shape.rank != 4:
             raise ConfigError(f"{self.export_dir} was exported with input_type "
                               f"'{self._input_type(spec)}'; Predictor needs 'image_tensor' "
-                              "(export again with --input_type image_tensor)")
+                              "(export again with --input-type image_tensor)")
 
     @property
     def max_detections(self) -> int:

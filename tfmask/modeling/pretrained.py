@@ -47,8 +47,8 @@ class Checkpoint:
 
 _TV_USAGE = ('fine_tune_checkpoint: "../pretrained/{name}/ckpt-0" and fine_tune_checkpoint_type: '
              '"detection" in configs/mask_rcnn_resnet50_fpn_coco_finetune{v2}.config; the full '
-             'COCO model: tfmask export --pipeline_config_path pretrained/{name}/pipeline.config '
-             '--trained_checkpoint_dir pretrained/{name} --output_directory OUT')
+             'COCO model: tfmask export --pipeline-config-path pretrained/{name}/pipeline.config '
+             '--trained-checkpoint-dir pretrained/{name} --export-dir OUT')
 
 
 # Model Garden's ImageNet ResNet-50 (the init checkpoint of its own

@@ -10,7 +10,7 @@ to a multiple of ``2**max_level``), the batch (1) and the record paths (the
 synthetic image). The report lists the honoured and unhonoured fields, the
 translation's notes and the pass's losses and gradients::
 
-    tfmask check-config --pipeline_config_path configs/mask_rcnn_tiny_cpu.config
+    tfmask check-config --pipeline-config-path configs/mask_rcnn_tiny_cpu.config
 """
 
 from __future__ import annotations
