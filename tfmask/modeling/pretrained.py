@@ -51,6 +51,17 @@ _TV_USAGE = ('fine_tune_checkpoint: "../pretrained/{name}/ckpt-0" and fine_tune_
              '--trained-checkpoint-dir pretrained/{name} --export-dir OUT')
 
 
+def _torchvision(v2: str, file_name: str, sha256: str, size_mb: float) -> Checkpoint:
+    """torchvision's COCO Mask R-CNN R50-FPN (``v2``: "" or "_v2") as a download.
+
+    The ``.pth`` is converted into ``torchvision_maskrcnn_resnet50_fpn{v2}_coco/ckpt-0``.
+    """
+    name = f"torchvision_maskrcnn_resnet50_fpn{v2}_coco"
+    return Checkpoint(base_url="https://download.pytorch.org/models/", files=(file_name,),
+                      prefix=f"{name}/ckpt-0", usage=_TV_USAGE.format(name=name, v2=v2),
+                      sha256=(sha256,), size_mb=size_mb)
+
+
 # Model Garden's ImageNet ResNet-50 (the init checkpoint of its own
 # maskrcnn_resnetfpn_coco experiment), in the public cloud-tpu-checkpoints bucket.
 CHECKPOINTS: Dict[str, Checkpoint] = {
@@ -76,20 +87,12 @@ CHECKPOINTS: Dict[str, Checkpoint] = {
               "configs/mask_rcnn_inception_resnet_v2_1024x1024.config"),
     # torchvision's COCO-trained Mask R-CNN R50-FPN (MaskRCNN_ResNet50_FPN[_V2]_Weights.COCO_V1),
     # converted without torch by tfmask.modeling.torchvision.download into pretrained/NAME/.
-    "torchvision_maskrcnn_resnet50_fpn_coco": Checkpoint(
-        base_url="https://download.pytorch.org/models/",
-        files=("maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",),
-        prefix="torchvision_maskrcnn_resnet50_fpn_coco/ckpt-0",
-        usage=_TV_USAGE.format(name="torchvision_maskrcnn_resnet50_fpn_coco", v2=""),
-        sha256=("bf2d0c1efbc936eeee2bc95a48e80ebc86b891f61b0106485937fc29f9315fc0",),
-        size_mb=178.1),
-    "torchvision_maskrcnn_resnet50_fpn_v2_coco": Checkpoint(
-        base_url="https://download.pytorch.org/models/",
-        files=("maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",),
-        prefix="torchvision_maskrcnn_resnet50_fpn_v2_coco/ckpt-0",
-        usage=_TV_USAGE.format(name="torchvision_maskrcnn_resnet50_fpn_v2_coco", v2="_v2"),
-        sha256=("73cbd0190fcbe3ba339921fbce2c3a0b6bb9126c9a133c85e43a2a8e060a109e",),
-        size_mb=185.8),
+    "torchvision_maskrcnn_resnet50_fpn_coco": _torchvision(
+        "", "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",
+        "bf2d0c1efbc936eeee2bc95a48e80ebc86b891f61b0106485937fc29f9315fc0", size_mb=178.1),
+    "torchvision_maskrcnn_resnet50_fpn_v2_coco": _torchvision(
+        "_v2", "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
+        "73cbd0190fcbe3ba339921fbce2c3a0b6bb9126c9a133c85e43a2a8e060a109e", size_mb=185.8),
 }
 
 
