@@ -1,34 +1,24 @@
 """Shared, once-per-session set-up of the export tests: records, a trained tiny model, exports.
 
-Plain functions memoized on pytest's ``tmp_path_factory`` (one per session)
-rather than a conftest.py: a conftest in this folder would shadow the
-``from conftest import ...`` of test modules collected after it.
+Plain functions memoized on pytest's ``tmp_path_factory`` (one per session, by
+:func:`session_testlib.per_session`) rather than a conftest.py: a conftest in
+this folder would shadow the ``from conftest import ...`` of test modules
+collected after it.
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
+
+from session_testlib import per_session
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "mask_rcnn_tiny_cpu.config"
 SIZE_HW = (96, 128)
 TRAIN_STEPS = 80  # masks reliably non-empty (at 30 steps some runs had none: not reproducible)
-_CACHE: dict = {}
 
 
-def _per_session(fn):
-    """Memoizes ``fn(factory, *args)`` per pytest session (factories are unhashable)."""
-    @functools.wraps(fn)
-    def wrapper(factory, *args):
-        key = (fn.__name__, id(factory), args)
-        if key not in _CACHE:
-            _CACHE[key] = fn(factory, *args)
-        return _CACHE[key]
-    return wrapper
-
-
-@_per_session
+@per_session
 def dataset(factory) -> Path:
     """A synthesized PNG dataset (12 labelled, 3 test images), converted to records.
 
@@ -58,7 +48,7 @@ def dataset(factory) -> Path:
     return root
 
 
-@_per_session
+@per_session
 def trained(factory) -> Path:
     """A model dir holding the tiny model trained for ``TRAIN_STEPS`` steps."""
     from tfmask.training import loop
@@ -72,7 +62,7 @@ def trained(factory) -> Path:
     return model_dir
 
 
-@_per_session
+@per_session
 def exported(factory, input_type: str = "image_tensor", full_image_masks: bool = False):
     """``(export folder, ExportResult)`` of the trained model."""
     from tfmask.export.exporter import export_model

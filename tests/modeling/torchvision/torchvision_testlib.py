@@ -12,30 +12,20 @@ torch is a test dependency (the ``peers`` extra): without it these fail, not ski
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from session_testlib import per_session
+
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "torch_reference.py"
 MIN_SIZE, MAX_SIZE = 160, 256  # small: the batch pads to 224 x 224
 PROPOSALS = 200  # torchvision's 1000 would cost the v2 box head's convs 5x the time
-_CACHE: dict = {}
 
 
-def _per_session(fn):
-    @functools.wraps(fn)
-    def wrapper(factory, *args):
-        key = (fn.__name__, id(factory), args)
-        if key not in _CACHE:
-            _CACHE[key] = fn(factory, *args)
-        return _CACHE[key]
-    return wrapper
-
-
-@_per_session
+@per_session
 def reference(factory, version: str) -> Path:
     """``weights.pth`` and ``reference.npz`` of torchvision's ``version`` model."""
     out = factory.mktemp(f"torchvision_{version}")
@@ -48,7 +38,7 @@ def reference(factory, version: str) -> Path:
     return out
 
 
-@_per_session
+@per_session
 def converted(factory, version: str):
     """``(folder, record)``: the reference weights converted by tfmask."""
     from tfmask.modeling.torchvision.convert import convert_pth
@@ -59,7 +49,7 @@ def converted(factory, version: str):
     return folder, record
 
 
-@_per_session
+@per_session
 def restored(factory, version: str):
     """``(model, params, preprocessing)`` of the converted folder, built as the exporter does."""
     from tfmask.config.translate import translate
