@@ -39,7 +39,7 @@ install: $(STAMP)
 
 # Benchmarks (not tests): bench/results.json and the README's table; ~20 min on 2 cores.
 bench: $(STAMP)
-	$(TFMASK) bench --readme README.md $(BENCH_ARGS)
+	$(TFMASK) bench --readme docs/benchmarks.md $(BENCH_ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

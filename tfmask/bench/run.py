@@ -4,7 +4,7 @@ Each section (see :mod:`tfmask.bench.common`) runs in a fresh Python process;
 a section that fails is recorded with its error and the others still run.
 The results file holds the machine, the date, every row (value, baseline,
 ratio, target, met) and each section's details; :func:`format_table` renders
-the Markdown table the README shows (``--readme`` replaces the block between
+the Markdown table docs/benchmarks.md shows (``--readme`` replaces the block between
 ``<!-- bench:start -->`` and ``<!-- bench:end -->``).
 
 Example::

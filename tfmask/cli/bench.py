@@ -2,11 +2,11 @@
 
 Runs the benchmark sections (conversion, input pipeline, training step,
 inference), each in a fresh process, writes ``bench/results.json`` and prints
-a Markdown table; ``--readme README.md`` also replaces the table in the
-README. Benchmarks never fail on a missed target: the table says ``no``.
+a Markdown table; ``--readme docs/benchmarks.md`` also replaces the table in
+that file. Benchmarks never fail on a missed target: the table says ``no``.
 Examples::
 
-    tfmask bench --readme README.md
+    tfmask bench --readme docs/benchmarks.md
     tfmask bench --sections conversion,inference --quick --output /tmp/bench.json
 """
 
@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true",
                    help="small sizes and few repeats: checks that every section runs (minutes), "
                    "figures are not representative")
-    p.add_argument("--readme", metavar="README.md",
+    p.add_argument("--readme", metavar="FILE.md",
                    help="replace the table between <!-- bench:start --> and <!-- bench:end -->")
     p.set_defaults(func=run)
 
