@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-# Benchmarks (not tests): bench/results.json and the README's table; ~20 min on 2 cores.
+# Benchmarks (not tests): bench/results.json and the table in docs/benchmarks.md; ~20 min on 2 cores.
 bench: $(STAMP)
 	$(TFMASK) bench --readme docs/benchmarks.md $(BENCH_ARGS)
 

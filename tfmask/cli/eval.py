@@ -3,13 +3,13 @@
 Ground truth is TFRecords (categories from ``label_map.pbtxt`` beside them, or
 ``--label-map``) or a COCO JSON such as ``tfmask tfrecord --coco-json-out``
 writes. Detections are a COCO results JSON such as ``tfmask infer`` writes, or
-``--model EXPORT_DIR`` runs an exported model on the ground-truth records' own
+``--export-dir EXPORT_DIR`` (or ``--model``) runs an exported model on the ground-truth records' own
 images first. Writes ``OUT/metrics.json`` and
 ``OUT/pr_curves/{bbox,segm}_<class>.png``. Examples::
 
     tfmask eval --gt 'dataset/records/val-*' --detections out/infer/detections.json \\
         --output out/eval --iou-range 0.5:0.8
-    tfmask eval --gt 'dataset/records/val-*' --model out/demo/export --output out/eval
+    tfmask eval --gt 'dataset/records/val-*' --export-dir out/demo/export --output out/eval
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def register(sub) -> None:
     od_api_flag(p, "pipeline_config_path", required=True, help="the training pipeline.config")
     od_api_flag(p, "trained_checkpoint_dir", required=True,
                 help="folder with the checkpoint (the newest is exported), e.g. the "
-                "training --model_dir")
+                "training --model-dir")
     p.add_argument("--export-dir", "--output_directory", dest="export_dir", required=True,
                    help="export folder (the OD API's --output_directory)")
     od_api_flag(p, "input_type", choices=INPUT_TYPES, default="image_tensor",
