@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from tfmask.annotation import Instances, tight_box_xyxy_px
 from tfmask.errors import DataError, PathLike
-from tfmask.config.label_map import LabelMap, format_pixel_value
+from tfmask.config.label_map import LabelClass, LabelMap, format_pixel_value
 from tfmask.data.report import Problem
 from tfmask.data.sources.voc_xml import VocObject
 
@@ -122,12 +122,20 @@ def _present(class_map: np.ndarray, num_classes: int) -> np.ndarray:
     return np.flatnonzero(counts[1:num_classes + 1]) + 1
 
 
-def _build(masks, boxes, ks, label_map: LabelMap, size_hw) -> Instances:
-    if not ks:
+def stack_instances(masks: Sequence[np.ndarray], boxes: Sequence[np.ndarray],
+                    classes: Sequence[LabelClass], size_hw: Tuple[int, int]) -> Instances:
+    """Instances of parallel lists: [H, W] bool masks, ``box_xyxy_px`` boxes, classes.
+
+    No masks give ``Instances.empty(size_hw)``.
+    """
+    if not classes:
         return Instances.empty(size_hw)
-    classes = [label_map.classes[k - 1] for k in ks]
     return Instances(np.stack(masks), np.stack(boxes), [c.id for c in classes],
                      [c.name for c in classes])
+
+
+def _build(masks, boxes, ks, label_map: LabelMap, size_hw) -> Instances:
+    return stack_instances(masks, boxes, [label_map.classes[k - 1] for k in ks], size_hw)
 
 
 def instances_by_class(class_map: np.ndarray, label_map: LabelMap) -> Instances:

@@ -1,13 +1,16 @@
-"""What every source returns for one image, and the shared finishing step."""
+"""What every source returns for one image, the options most take, and the shared finishing step."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
+from tfmask.config.label_map import LabelMap
 from tfmask.data import coco
+from tfmask.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from tfmask.annotation import Sample
-from tfmask.errors import DataError
+from tfmask.errors import DataError, PathLike
 from tfmask.data.records.writer import build_example
 from tfmask.data.report import Problem
 
@@ -33,6 +36,27 @@ class ItemResult:
     error: Optional[Problem] = None
     coco_image: Optional[dict] = None
     coco_annotations: List[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to convert one item, for the sources that need nothing more.
+
+    Attributes:
+      label_map: the classes the instances are written with.
+      max_image_pixels: an image declaring more pixels is refused before decoding.
+      want_coco: also build the item's COCO image and annotation entries.
+    """
+
+    label_map: LabelMap
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    want_coco: bool = False
+
+
+def invalid_json(path: PathLike, exc: json.JSONDecodeError) -> DataError:
+    """The error for a file that does not parse as JSON, at the parser's line and column."""
+    return DataError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                     kind="bad_annotation")
 
 
 def finish(sample: Sample, problems: List[Problem], want_coco: bool) -> ItemResult:

@@ -21,10 +21,10 @@ from pycocotools import mask as mask_utils
 from tfmask.annotation import Instances, Sample, tight_box_xyxy_px
 from tfmask.boxes import xywh_to_xyxy
 from tfmask.errors import DataError, PathLike
-from tfmask.data.images import DEFAULT_MAX_IMAGE_PIXELS, load_image
+from tfmask.data.images import load_image
 from tfmask.config.label_map import LabelClass, LabelMap
 from tfmask.data.report import Problem
-from tfmask.data.sources.base import ItemResult, finish, run_guarded
+from tfmask.data.sources.base import ItemResult, SourceOptions, finish, invalid_json, run_guarded
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,8 @@ class CocoItem:
     annotations: Tuple[dict, ...]
 
 
-@dataclass(frozen=True)
-class CocoOptions:
-    label_map: LabelMap
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-    want_coco: bool = False
+class CocoOptions(SourceOptions):
+    """How to convert a COCO JSON item: nothing beyond :class:`SourceOptions`."""
 
 
 def _load(json_path: Path) -> dict:
@@ -52,8 +49,7 @@ def _load(json_path: Path) -> dict:
     except FileNotFoundError:
         raise DataError(json_path, "COCO JSON file not found", kind="missing_file") from None
     except json.JSONDecodeError as exc:
-        raise DataError(json_path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                        f"{exc.msg}", kind="bad_annotation") from None
+        raise invalid_json(json_path, exc) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) \
             or not isinstance(doc.get("annotations", []), list) \
             or not isinstance(doc.get("categories"), list):

@@ -36,14 +36,13 @@ from typing import List, Optional, Tuple
 import numpy as np
 from lxml import etree
 
-from tfmask.annotation import Sample
 from tfmask.config.label_map import LabelMap
 from tfmask.data import polygons
-from tfmask.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from tfmask.data.report import Problem
-from tfmask.data.sources.base import ItemResult, finish, run_guarded
-from tfmask.data.sources.shapes import (Part, finite_number, instances_from_parts,
+from tfmask.data.sources.base import ItemResult, SourceOptions, run_guarded
+from tfmask.data.sources.shapes import (Part, finish_parts, finite_number, first_few,
                                         label_map_for, load_checked_image)
+from tfmask.data.sources.voc_xml import check_xml_size, parse_xml_bytes
 from tfmask.errors import DataError, PathLike
 
 AREA_SHAPES = ("polygon", "box", "mask", "ellipse")
@@ -72,32 +71,16 @@ class CvatItem:
     shapes: Tuple[CvatShape, ...]
 
 
-@dataclass(frozen=True)
-class CvatOptions:
-    label_map: LabelMap
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-    want_coco: bool = False
+class CvatOptions(SourceOptions):
+    """How to convert a CVAT XML item: nothing beyond :class:`SourceOptions`."""
 
 
 def _parse(path: Path) -> etree._Element:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise DataError(path, "CVAT XML file not found", kind="missing_file") from None
-    if size > _MAX_XML_BYTES:
-        raise DataError(path, f"XML file is {size} bytes, above the {_MAX_XML_BYTES} limit",
-                        kind="bad_xml")
-    data = path.read_bytes()
-    if b"<!ENTITY" in data:
-        raise DataError(path, "XML declares <!ENTITY> definitions; refused (CVAT never "
-                        "writes them)", kind="bad_xml")
+    check_xml_size(path, _MAX_XML_BYTES, "CVAT XML file not found", "missing_file")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              huge_tree=True, remove_comments=True)
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        raise DataError(path, f"malformed XML: {exc.msg} (line {exc.lineno})",
-                        kind="bad_xml") from None
+    root = parse_xml_bytes(path, path.read_bytes(), parser, "XML declares <!ENTITY> "
+                           "definitions; refused (CVAT never writes them)")
     if root.tag != "annotations":
         raise DataError(path, f"root element is <{root.tag}>, expected CVAT's <annotations>",
                         kind="bad_xml")
@@ -259,11 +242,8 @@ def _convert(item: CvatItem, opts: CvatOptions) -> ItemResult:
     if skipped:
         problems.append(Problem("ignored_shape", item.xml_path,
                                 f"{Path(item.image_path).name}: {len(skipped)} shape(s) "
-                                f"without area skipped ({', '.join(skipped[:3])}"
-                                f"{', ...' if len(skipped) > 3 else ''})"))
-    instances, more = instances_from_parts(parts, opts.label_map, item.xml_path,
-                                           image.size_hw)
-    return finish(Sample(image, instances, item.source_id), problems + more, opts.want_coco)
+                                f"without area skipped ({first_few(skipped)})"))
+    return finish_parts(image, item.source_id, parts, problems, opts, item.xml_path)
 
 
 def convert_item(item: CvatItem, opts: CvatOptions) -> ItemResult:

@@ -32,13 +32,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from tfmask.annotation import Sample
 from tfmask.config.label_map import LabelMap, load_label_map
-from tfmask.data.images import DEFAULT_MAX_IMAGE_PIXELS, find_images, load_mask
+from tfmask.data.images import find_images, load_mask
 from tfmask.data.instances import class_map_from_mask
 from tfmask.data.report import Problem
-from tfmask.data.sources.base import ItemResult, finish, run_guarded
-from tfmask.data.sources.shapes import (Part, instances_from_parts, label_map_for,
+from tfmask.data.sources.base import ItemResult, SourceOptions, invalid_json, run_guarded
+from tfmask.data.sources.shapes import (Part, finish_parts, label_map_for,
                                         load_checked_image)
 from tfmask.errors import DataError, PathLike
 
@@ -54,11 +53,8 @@ class InstanceItem:
     class_mask: bool  # classes_path is a class mask
 
 
-@dataclass(frozen=True)
-class InstanceOptions:
-    label_map: LabelMap
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-    want_coco: bool = False
+class InstanceOptions(SourceOptions):
+    """How to convert an instance-mask item: nothing beyond :class:`SourceOptions`."""
 
 
 def read_mapping(path: Path) -> Dict[int, str]:
@@ -77,8 +73,7 @@ def read_mapping(path: Path) -> Dict[int, str]:
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                            f"{exc.msg}", kind="bad_annotation") from None
+            raise invalid_json(path, exc) from None
         if not isinstance(doc, dict):
             raise DataError(path, "expected an object mapping instance values to class "
                             'names, e.g. {"1": "cup"}', kind="bad_annotation")
@@ -221,9 +216,7 @@ def _convert(item: InstanceItem, opts: InstanceOptions) -> ItemResult:
     values = values[values != 0]
     classes = _classes_by_value(item, ids, values, opts.label_map)
     parts = [Part(classes[v], v, ids == v, f"instance value {v}") for v in values.tolist()]
-    instances, more = instances_from_parts(parts, opts.label_map, item.classes_path,
-                                           image.size_hw)
-    return finish(Sample(image, instances, item.source_id), problems + more, opts.want_coco)
+    return finish_parts(image, item.source_id, parts, problems, opts, item.classes_path)
 
 
 def convert_item(item: InstanceItem, opts: InstanceOptions) -> ItemResult:

@@ -36,12 +36,10 @@ from PIL import Image, UnidentifiedImageError
 
 from tfmask.config.label_map import LabelMap
 from tfmask.data import polygons
-from tfmask.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from tfmask.data.report import Problem
-from tfmask.data.sources.base import ItemResult, finish, run_guarded
-from tfmask.data.sources.shapes import (Part, finite_number, instances_from_parts,
+from tfmask.data.sources.base import ItemResult, SourceOptions, invalid_json, run_guarded
+from tfmask.data.sources.shapes import (Part, finish_parts, finite_number, first_few,
                                         label_map_for, load_checked_image)
-from tfmask.annotation import Sample
 from tfmask.errors import DataError, PathLike
 
 AREA_SHAPES = ("polygon", "rectangle", "circle", "mask")
@@ -55,11 +53,8 @@ class LabelmeItem:
     json_path: str
 
 
-@dataclass(frozen=True)
-class LabelmeOptions:
-    label_map: LabelMap
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-    want_coco: bool = False
+class LabelmeOptions(SourceOptions):
+    """How to convert a labelme item: nothing beyond :class:`SourceOptions`."""
 
 
 def read_json(path: Path) -> dict:
@@ -79,8 +74,7 @@ def read_json(path: Path) -> dict:
         raise DataError(path, "not UTF-8 text; labelme writes UTF-8 JSON",
                         kind="bad_annotation") from None
     except json.JSONDecodeError as exc:
-        raise DataError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                        f"{exc.msg}", kind="bad_annotation") from None
+        raise invalid_json(path, exc) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
         raise DataError(path, "not a labelme file: needs a 'shapes' list",
                         kind="bad_annotation")
@@ -217,10 +211,8 @@ def _convert(item: LabelmeItem, opts: LabelmeOptions) -> ItemResult:
     if skipped:
         problems.append(Problem("ignored_shape", item.json_path,
                                 f"{len(skipped)} line/point shape(s) have no area; skipped "
-                                f"({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''})"))
-    instances, more = instances_from_parts(parts, opts.label_map, item.json_path,
-                                           image.size_hw)
-    return finish(Sample(image, instances, item.source_id), problems + more, opts.want_coco)
+                                f"({first_few(skipped)})"))
+    return finish_parts(image, item.source_id, parts, problems, opts, item.json_path)
 
 
 def convert_item(item: LabelmeItem, opts: LabelmeOptions) -> ItemResult:

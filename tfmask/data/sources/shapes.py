@@ -4,8 +4,9 @@ Each of them turns an annotation file into *parts* — a class name, an
 instance key and a [H, W] bool mask — and :func:`instances_from_parts`
 merges parts with the same key into one instance (labelme ``group_id``, CVAT
 ``group_id``, one instance value), drops empty ones with a warning and looks
-the classes up in the label map. :func:`label_map_for` builds that label map
-from the class names the scan found, or matches them to a given one.
+the classes up in the label map (:func:`finish_parts` then finishes the
+item). :func:`label_map_for` builds that label map from the class names the
+scan found, or matches them to a given one.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Hashable, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
-from tfmask.annotation import EncodedImage, Instances, tight_box_xyxy_px
+from tfmask.annotation import EncodedImage, Instances, Sample, tight_box_xyxy_px
 from tfmask.config.label_map import LabelClass, LabelMap, read_label_map
 from tfmask.data.images import load_image
+from tfmask.data.instances import stack_instances
 from tfmask.data.report import Problem
+from tfmask.data.sources.base import ItemResult, finish
 from tfmask.errors import DataError, PathLike
 
 
@@ -39,6 +42,13 @@ class Part:
     key: Hashable
     mask: np.ndarray
     what: str
+
+
+class PartsOptions(Protocol):
+    """What :func:`finish_parts` reads of a source's options."""
+
+    label_map: LabelMap
+    want_coco: bool
 
 
 def label_map_for(names: Iterable[str], label_map_path: Optional[PathLike],
@@ -89,7 +99,7 @@ def instances_from_parts(parts: Sequence[Part], label_map: LabelMap, path: PathL
                             kind="bad_annotation")
         classes[part.key] = part.class_name
         groups.setdefault(part.key, []).append(part)
-    masks, boxes, ids, names, problems = [], [], [], [], []
+    masks, boxes, kept, problems = [], [], [], []
     for key, group in groups.items():
         name = classes[key]
         c = label_map.by_name(name)
@@ -105,11 +115,24 @@ def instances_from_parts(parts: Sequence[Part], label_map: LabelMap, path: PathL
             continue
         masks.append(mask)
         boxes.append(tight_box_xyxy_px(mask))
-        ids.append(c.id)
-        names.append(c.name)
-    if not masks:
-        return Instances.empty(size_hw), problems
-    return Instances(np.stack(masks), np.stack(boxes), ids, names), problems
+        kept.append(c)
+    return stack_instances(masks, boxes, kept, size_hw), problems
+
+
+def finish_parts(image: EncodedImage, source_id: int, parts: Sequence[Part],
+                 problems: List[Problem], opts: PartsOptions, path: PathLike) -> ItemResult:
+    """Merges ``parts`` into the image's instances and finishes the item.
+
+    ``path`` is the annotation file that errors and the warnings of
+    :func:`instances_from_parts` name; they follow ``problems``.
+    """
+    instances, more = instances_from_parts(parts, opts.label_map, path, image.size_hw)
+    return finish(Sample(image, instances, source_id), problems + more, opts.want_coco)
+
+
+def first_few(items: Sequence[str], most: int = 3) -> str:
+    """``a, b, c, ...``: the first ``most`` items, and an ellipsis when there are more."""
+    return ", ".join(items[:most]) + (", ..." if len(items) > most else "")
 
 
 def load_checked_image(image_path: PathLike, declared_size_hw: Optional[Tuple[int, int]],

@@ -32,6 +32,37 @@ def _parser() -> etree.XMLParser:
                            dtd_validation=False, huge_tree=False, remove_comments=True)
 
 
+def check_xml_size(path: Path, max_bytes: int, missing: str, missing_kind: str) -> None:
+    """Raises DataError when the XML file is missing (``missing``, of kind
+    ``missing_kind``) or larger than ``max_bytes``."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DataError(path, missing, kind=missing_kind) from None
+    if size > max_bytes:
+        raise DataError(path, f"XML file is {size} bytes, above the {max_bytes} limit",
+                        kind="bad_xml")
+
+
+def parse_xml_bytes(path: PathLike, data: bytes, parser: etree.XMLParser,
+                    entity_reason: str) -> etree._Element:
+    """The root element of an XML file's bytes.
+
+    ``<!ENTITY`` definitions are refused (``entity_reason``) before parsing, so
+    no parser limit or entity handling is ever relied on.
+
+    Raises:
+      DataError: (kind ``bad_xml``) entity definitions, or malformed XML (with line).
+    """
+    if b"<!ENTITY" in data:
+        raise DataError(path, entity_reason, kind="bad_xml")
+    try:
+        return etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise DataError(path, f"malformed XML: {exc.msg} (line {exc.lineno})",
+                        kind="bad_xml") from None
+
+
 @dataclass(frozen=True)
 class VocObject:
     """One ``<object>``: class name and box ``(xmin, ymin, xmax, ymax)`` in pixels."""
@@ -83,26 +114,14 @@ def read_voc_xml(path: PathLike) -> VocAnnotation:
         an object without ``<name>`` or ``<bndbox>``, or non-numeric coordinates.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise DataError(path, "XML box file not found", kind="missing_xml") from None
-    if size > _MAX_XML_BYTES:
-        raise DataError(path, f"XML file is {size} bytes, above the {_MAX_XML_BYTES} limit",
-                        kind="bad_xml")
+    check_xml_size(path, _MAX_XML_BYTES, "XML box file not found", "missing_xml")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(path, f"cannot read XML: {exc.strerror}", kind="unreadable") from None
-    # Refused before parsing, so no parser limit or entity handling is ever relied on;
-    # the DTD check below also covers encodings where the bytes differ (UTF-16).
-    if b"<!ENTITY" in data:
-        raise DataError(path, _ENTITY_REASON, kind="bad_xml")
-    try:
-        root = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as exc:
-        raise DataError(path, f"malformed XML: {exc.msg} (line {exc.lineno})",
-                        kind="bad_xml") from None
+    root = parse_xml_bytes(path, data, _parser(), _ENTITY_REASON)
+    # The entity check of parse_xml_bytes reads the bytes; this one also covers
+    # encodings where they differ (UTF-16).
     dtd = root.getroottree().docinfo.internalDTD
     if dtd is not None and any(True for _ in dtd.iterentities()):
         raise DataError(path, _ENTITY_REASON, kind="bad_xml")

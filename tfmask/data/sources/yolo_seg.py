@@ -29,13 +29,12 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from tfmask.annotation import Sample
 from tfmask.config.label_map import LabelMap
 from tfmask.data import polygons
 from tfmask.data.images import DEFAULT_MAX_IMAGE_PIXELS, IMAGE_EXTENSIONS
 from tfmask.data.report import Problem
-from tfmask.data.sources.base import ItemResult, finish, run_guarded
-from tfmask.data.sources.shapes import (Part, instances_from_parts, label_map_for,
+from tfmask.data.sources.base import ItemResult, run_guarded
+from tfmask.data.sources.shapes import (Part, finish_parts, label_map_for,
                                         load_checked_image)
 from tfmask.errors import DataError, PathLike
 
@@ -213,8 +212,7 @@ def _convert(item: YoloItem, opts: YoloOptions) -> ItemResult:
             cls, points = _parse_line(item.label_path, n, line, len(opts.class_names))
             mask = polygons.rasterize([points * [w, h]], (h, w))
             parts.append(Part(opts.class_names[cls], n, mask, f"line {n}"))
-    instances, more = instances_from_parts(parts, opts.label_map, item.label_path, (h, w))
-    return finish(Sample(image, instances, item.source_id), problems + more, opts.want_coco)
+    return finish_parts(image, item.source_id, parts, problems, opts, item.label_path)
 
 
 def convert_item(item: YoloItem, opts: YoloOptions) -> ItemResult:
