@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -36,6 +36,56 @@ def _instance_png(mask: np.ndarray) -> bytes:
     out = io.BytesIO()
     Image.fromarray(mask.astype(np.uint8)).save(out, format="PNG")
     return out.getvalue()
+
+
+def tf_example(features: Dict[str, Tuple[str, list]]):
+    """A ``tf.train.Example`` built with TensorFlow's own protos.
+
+    Args:
+      features: key -> ``(kind, values)``, kind ``bytes``, ``float`` or
+        ``int64`` (any other kind is int64), as
+        :func:`tfmask.data.records.wire.serialize_example` takes them.
+    """
+    import tensorflow as tf
+
+    def feature(kind, values):
+        if kind == "bytes":
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+        if kind == "float":
+            return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    return tf.train.Example(features=tf.train.Features(
+        feature={k: feature(kind, v) for k, (kind, v) in features.items()}))
+
+
+def _class_instances(gray: np.ndarray, label_map, width: int, height: int
+                     ) -> Dict[str, Tuple[str, list]]:
+    """The instance features of one image: one instance per class present in ``gray``."""
+    xmins, ymins, xmaxs, ymaxs, names, ids, areas, pngs = ([] for _ in range(8))
+    for cls in label_map.classes:
+        mask = gray == cls.pixel_value[0]
+        if not mask.any():
+            continue
+        rows, cols = np.where(mask)
+        xmins.append(cols.min() / width)
+        xmaxs.append((cols.max() + 1) / width)
+        ymins.append(rows.min() / height)
+        ymaxs.append((rows.max() + 1) / height)
+        names.append(cls.name.encode("utf-8"))
+        ids.append(cls.id)
+        areas.append(float(mask.sum()))
+        pngs.append(_instance_png(mask))
+    return {
+        fk.BBOX_XMIN: ("float", xmins),
+        fk.BBOX_XMAX: ("float", xmaxs),
+        fk.BBOX_YMIN: ("float", ymins),
+        fk.BBOX_YMAX: ("float", ymaxs),
+        fk.CLASS_TEXT: ("bytes", names),
+        fk.CLASS_LABEL: ("int64", ids),
+        fk.AREA: ("float", areas),
+        fk.IS_CROWD: ("int64", [0] * len(ids)),
+        fk.MASK: ("bytes", pngs),
+    }
 
 
 def baseline_convert(data_dir: PathLike, output_path: PathLike,
@@ -57,14 +107,6 @@ def baseline_convert(data_dir: PathLike, output_path: PathLike,
 
     data_dir = Path(data_dir)
     label_map = load_label_map(label_map_path or data_dir / "label.pbtxt")
-
-    def feature(kind, values):
-        if kind == "bytes":
-            return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-        if kind == "float":
-            return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
     count = 0
     with tf.io.TFRecordWriter(str(output_path)) as writer:
         for image_path in sorted((data_dir / images_dir).iterdir()):
@@ -72,39 +114,17 @@ def baseline_convert(data_dir: PathLike, output_path: PathLike,
             width, height = Image.open(io.BytesIO(encoded)).convert("RGB").size
             gray = np.array(Image.open(data_dir / masks_dir / f"{image_path.stem}.png")
                             .convert("L"))
-            xmins, ymins, xmaxs, ymaxs, names, ids, areas, pngs = ([] for _ in range(8))
-            for cls in label_map.classes:
-                mask = gray == cls.pixel_value[0]
-                if not mask.any():
-                    continue
-                rows, cols = np.where(mask)
-                xmins.append(cols.min() / width)
-                xmaxs.append((cols.max() + 1) / width)
-                ymins.append(rows.min() / height)
-                ymaxs.append((rows.max() + 1) / height)
-                names.append(cls.name.encode("utf-8"))
-                ids.append(cls.id)
-                areas.append(float(mask.sum()))
-                pngs.append(_instance_png(mask))
             count += 1
-            example = tf.train.Example(features=tf.train.Features(feature={
-                fk.IMAGE_HEIGHT: feature("int", [height]),
-                fk.IMAGE_WIDTH: feature("int", [width]),
-                fk.IMAGE_FILENAME: feature("bytes", [image_path.name.encode("utf-8")]),
-                fk.IMAGE_SOURCE_ID: feature("bytes", [str(count).encode("ascii")]),
-                fk.IMAGE_KEY_SHA256: feature("bytes", [hashlib.sha256(encoded).hexdigest()
-                                                       .encode("ascii")]),
-                fk.IMAGE_ENCODED: feature("bytes", [encoded]),
-                fk.IMAGE_FORMAT: feature("bytes", [b"jpeg"]),
-                fk.BBOX_XMIN: feature("float", xmins),
-                fk.BBOX_XMAX: feature("float", xmaxs),
-                fk.BBOX_YMIN: feature("float", ymins),
-                fk.BBOX_YMAX: feature("float", ymaxs),
-                fk.CLASS_TEXT: feature("bytes", names),
-                fk.CLASS_LABEL: feature("int", ids),
-                fk.AREA: feature("float", areas),
-                fk.IS_CROWD: feature("int", [0] * len(ids)),
-                fk.MASK: feature("bytes", pngs),
-            }))
+            example = tf_example({
+                fk.IMAGE_HEIGHT: ("int64", [height]),
+                fk.IMAGE_WIDTH: ("int64", [width]),
+                fk.IMAGE_FILENAME: ("bytes", [image_path.name.encode("utf-8")]),
+                fk.IMAGE_SOURCE_ID: ("bytes", [str(count).encode("ascii")]),
+                fk.IMAGE_KEY_SHA256: ("bytes", [hashlib.sha256(encoded).hexdigest()
+                                                .encode("ascii")]),
+                fk.IMAGE_ENCODED: ("bytes", [encoded]),
+                fk.IMAGE_FORMAT: ("bytes", [b"jpeg"]),
+                **_class_instances(gray, label_map, width, height),
+            })
             writer.write(example.SerializeToString())
     return count

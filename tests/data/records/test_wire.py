@@ -9,19 +9,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tfmask.bench.baseline import tf_example  # TensorFlow's own protos
 from tfmask.data.records.writer import encode_mask_png
 from tfmask.data.records.wire import serialize_example, write_record
-
-
-def _tf_example(features):
-    def feature(kind, values):
-        if kind == "bytes":
-            return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-        if kind == "float":
-            return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-    return tf.train.Example(features=tf.train.Features(
-        feature={k: feature(kind, v) for k, (kind, v) in features.items()}))
 
 
 @pytest.mark.parametrize("features", [
@@ -32,7 +22,7 @@ def _tf_example(features):
 ])
 def test_example_bytes_equal_tensorflow(features):
     ours = serialize_example(features)
-    assert ours == _tf_example(features).SerializeToString(deterministic=True)
+    assert ours == tf_example(features).SerializeToString(deterministic=True)
     parsed = tf.train.Example.FromString(ours)
     assert set(parsed.features.feature) == set(features)
 
