@@ -30,23 +30,11 @@ ROOT = lib.ROOT
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
     """(pipeline.config, checkpoint dir, Preprocessing, model) of a never-trained model."""
-    import tf_keras
-    from official.vision.modeling import factory
-
-    import tfmask.training.task  # noqa: F401  registers tfmask's configs
-    from tfmask.config.translate import translate
+    from tfmask.modeling.untrained import save_untrained
 
     config = lib.dataset(tmp_path_factory) / "pipeline.config"
-    params = translate(config).params
-    prep = serving.Preprocessing.from_model_config(params.task.model)
-    tf_keras.utils.set_random_seed(3)
-    model = factory.build_maskrcnn(
-        input_specs=tf_keras.layers.InputSpec(shape=[None, *prep.padded_hw, 3]),
-        model_config=params.task.model)
-    serving.detect(model, prep, tf.zeros([1, *prep.padded_hw, 3], tf.uint8))  # variables
     ckpt_dir = tmp_path_factory.mktemp("fresh_model")
-    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(ckpt_dir),
-                               max_to_keep=1).save(checkpoint_number=1)
+    prep, model = save_untrained(config, ckpt_dir, seed=3)
     return config, ckpt_dir, prep, model
 
 

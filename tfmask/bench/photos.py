@@ -55,17 +55,11 @@ def _folder(work_dir: Path, copies: int, sizes) -> Path:
 
 def _fresh_export(work_dir: Path, records: Path, input_size: int) -> Path:
     """An export of the never-trained tiny model (every detection slot filled)."""
-    import tensorflow as tf
-    import tf_keras
-    from official.vision.modeling import factory
-
-    import tfmask.training.task  # noqa: F401  registers tfmask's configs
     from tfmask.config import edit
     from tfmask.config.textproto import read_text_file, write_text_file
-    from tfmask.config.translate import translate
     from tfmask.demo import TINY_CONFIG
-    from tfmask.export import serving
     from tfmask.export.exporter import export_model
+    from tfmask.modeling.untrained import save_untrained
 
     out = work_dir / f"export_{input_size}"
     if (out / "saved_model" / "saved_model.pb").is_file():
@@ -75,16 +69,8 @@ def _fresh_export(work_dir: Path, records: Path, input_size: int) -> Path:
     edit.set_image_size(msg, input_size)
     config = work_dir / f"pipeline_{input_size}.config"
     write_text_file(config, msg)
-    params = translate(config).params
-    prep = serving.Preprocessing.from_model_config(params.task.model)
-    tf_keras.utils.set_random_seed(0)
-    model = factory.build_maskrcnn(
-        input_specs=tf_keras.layers.InputSpec(shape=[None, *prep.padded_hw, 3]),
-        model_config=params.task.model)
-    serving.detect(model, prep, tf.zeros([1, *prep.padded_hw, 3], tf.uint8))
     ckpt = work_dir / f"fresh_{input_size}"
-    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(ckpt),
-                               max_to_keep=1).save(checkpoint_number=1)
+    save_untrained(config, ckpt, seed=0)
     export_model(config, ckpt, out)
     return out
 
