@@ -133,7 +133,7 @@ def check_instance_arrays(masks, boxes_xyxy_px, class_ids, class_names,
     boxes = np.asarray(boxes_xyxy_px, dtype=np.float32).reshape(-1, 4)
     raw_ids = np.asarray(class_ids).reshape(-1)
     if raw_ids.size and not np.issubdtype(raw_ids.dtype, np.integer):
-        raise ValueError(f"class_ids must be integers, got {raw_ids.tolist()}")
+        raise ValueError(f"class ids must be integers, got {raw_ids.tolist()}")
     ids = raw_ids.astype(np.int64)
     names = tuple(class_names)
     n = len(ids)
