@@ -19,8 +19,9 @@ from PIL import Image
 
 from tfmask.annotation import EncodedImage, Instances, Sample
 from tfmask.data.records.writer import build_example
-from tfmask.training import augment
-from tfmask.training.augment import Augmentation, augment_decoded, boxes_from_masks
+from tfmask.training import augment, rotation
+from tfmask.training.augment import Augmentation, augment_decoded
+from tfmask.training.rotation import boxes_from_masks
 
 SIZE_HW = (40, 48)  # non-square on purpose: rotation90 must swap it
 
@@ -132,7 +133,7 @@ def test_rotation_moves_masks_and_image_together_and_drops_corner(angle):
     image[y0:y1, x0:x1] = (250, 10, 10)
     rects = [CENTRE_RECTS[0], CORNER_RECT, CENTRE_RECTS[1]]
     data = decoded(rects, classes=[3, 5, 8], crowd=[False, False, True], image=image)
-    out = augment.rotate_decoded(data, angle)
+    out = rotation.rotate_decoded(data, angle)
 
     # The corner instance left the frame and took its class/crowd/area entry with it.
     np.testing.assert_array_equal(out["groundtruth_classes"].numpy(), [3, 8])
@@ -159,14 +160,14 @@ def test_rotation_moves_masks_and_image_together_and_drops_corner(angle):
     assert inside > 0.8, inside
     # Uncovered corners get the documented fill (Model Garden's mean pixel).
     np.testing.assert_array_equal(out["image"].numpy()[0, 0],
-                                  np.round(augment.FILL_PIXEL_VALUE_RGB).astype(np.uint8))
+                                  np.round(rotation.FILL_PIXEL_VALUE_RGB).astype(np.uint8))
 
 
 def test_rotation_by_90_degrees_matches_rot90_on_a_square_image():
     data = decoded([(2, 3, 5, 9), (10, 1, 12, 2)], size_hw=(16, 16))
-    out = augment.rotate_decoded(data, 90.0)
+    out = rotation.rotate_decoded(data, 90.0)
     np.testing.assert_array_equal(out["groundtruth_instance_masks"].numpy(),
-                                  augment.rotate90_decoded(data)["groundtruth_instance_masks"])
+                                  rotation.rotate90_decoded(data)["groundtruth_instance_masks"])
 
 
 def test_random_rotation_keeps_fields_aligned():
