@@ -1,6 +1,7 @@
 """Synthetic datasets in the tutorial layout: photos, class masks, labelImg XML.
 
-Writes a folder that ``tfmask tfrecord`` reads as it is::
+Writes a folder that ``tfmask tfrecord`` reads as it is
+(:class:`~tfmask.data.synth_layout.TutorialLayout`)::
 
     OUT/train_images/image0001.jpg   RGB photo (JPEG quality 90, or PNG)
     OUT/train_masks/image0001.png    class mask: background 0, each class its own value
@@ -21,36 +22,25 @@ Masks have hard edges; the same seed gives byte-identical files. Run::
 from __future__ import annotations
 
 import colorsys
-import functools
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from lxml import etree
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from tfmask.atomic import atomic_write
+from tfmask.data.synth_layout import (IMAGE_FORMATS, MASK_MODES, TutorialLayout, encode_image,
+                                      example_stem, prepare_out_dir)
 from tfmask.errors import ConfigError, PathLike
-from tfmask.config.label_map import LabelClass, LabelMap
 
-MASK_MODES = ("L", "RGB", "P")
-_SAVE_OPTIONS = {"jpg": {"format": "JPEG", "quality": 90}, "png": {"format": "PNG"}}
-IMAGE_FORMATS = tuple(_SAVE_OPTIONS)
 SHAPES = ("rectangle", "ellipse", "polygon")
 MIN_VISIBLE_PX = 20  # fewer visible pixels: the object is removed from the image
 MIN_GAP_PX = 2  # background pixels between two objects of one class (unless overlapping)
 MAX_OBJECTS = 50
 _SIZE_RANGE = (32, 4096)
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
-_SUBDIRS = ("train_images", "train_masks", "train_bboxes", "test_images")
-_OWN_FILE_RE = re.compile(r"(image|test)\d{4,}\.(jpg|png|xml)")
-# Mask colours (RGB and P modes) are picked near these, by class position.
-_MASK_ANCHORS = ((255, 0, 0), (0, 255, 0), (255, 255, 0), (0, 0, 255), (255, 0, 255),
-                 (0, 255, 255), (255, 128, 0), (128, 0, 255))
 
 
 def _is_int(value) -> bool:
@@ -127,33 +117,6 @@ class _Placed:
     rect_xyxy_px: Tuple[int, int, int, int]  # placement rectangle, pixel edges
 
 
-@functools.lru_cache(maxsize=1)
-def _rgb_candidates() -> Tuple[np.ndarray, np.ndarray]:
-    """Colours (R and B on a step-17 grid, every G) and their PIL gray levels.
-
-    The gray levels come from PIL itself, so they match ``convert('L')`` exactly.
-    Every level 0..255 occurs: G alone moves the level by less than 1 per step.
-    """
-    r, b, g = np.meshgrid(np.arange(0, 256, 17), np.arange(0, 256, 17), np.arange(256),
-                          indexing="ij")
-    rgb = np.stack([r, g, b], -1).astype(np.uint8).reshape(256, 256, 3)
-    levels = np.asarray(Image.fromarray(rgb).convert("L"))
-    return rgb.reshape(-1, 3), levels.reshape(-1)
-
-
-def mask_rgb_for_gray(gray: int, position: int = 0) -> Tuple[int, int, int]:
-    """A mask colour whose PIL ``convert('L')`` is exactly ``gray``.
-
-    Picked nearest to the ``position``-th anchor colour (red, green, yellow,
-    blue, ...): 76 gives pure red, 150 pure green, 226 yellow.
-    """
-    rgb, levels = _rgb_candidates()
-    candidates = rgb[levels == gray].astype(np.int64)
-    anchor = np.array(_MASK_ANCHORS[position % len(_MASK_ANCHORS)])
-    best = candidates[np.argmin(((candidates - anchor) ** 2).sum(1))]
-    return tuple(int(v) for v in best)
-
-
 def _validate(num_train, num_test, size_hw, classes, min_objects, max_objects, seed,
               mask_mode, image_format) -> None:
     for what, value, low in (("number of train images", num_train, 1),
@@ -185,21 +148,6 @@ def _validate(num_train, num_test, size_hw, classes, min_objects, max_objects, s
                                ("image format", image_format, IMAGE_FORMATS)):
         if value not in valid:
             raise ConfigError(f"unknown {what} '{value}'; valid: {', '.join(valid)}")
-
-
-def _prepare_out_dir(out: Path, overwrite: bool) -> None:
-    """Refuses a folder holding a dataset; with ``overwrite``, removes our old files."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder")
-    existing = [p for sub in _SUBDIRS if (out / sub).is_dir()
-                for p in sorted((out / sub).iterdir()) if not p.name.startswith(".")]
-    if existing and not overwrite:
-        raise ConfigError(f"{out} already has dataset files ({existing[0]} and "
-                          f"{len(existing) - 1} more); choose another folder or pass "
-                          "--overwrite (overwrite=True)")
-    for p in existing:  # stale images of a larger earlier run would not match the new set
-        if p.is_file() and _OWN_FILE_RE.fullmatch(p.name):
-            p.unlink()
 
 
 def _shape(rng, kind: str, h: int, w: int) -> np.ndarray:
@@ -362,48 +310,6 @@ def _make_example(rng, size_hw, photo_rgbs: Sequence[np.ndarray], min_objects: i
         len(placed) - len(keep), instance_map
 
 
-def _encode(image: Image.Image, fmt: str) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, **_SAVE_OPTIONS[fmt])
-    return buf.getvalue()
-
-
-def _mask_image(class_map: np.ndarray, mode: str, classes: Sequence[SynthClass]) -> Image.Image:
-    """Class map (0 background, i + 1 = classes[i]) -> mask in the given PIL mode."""
-    if mode == "L":
-        return Image.fromarray(np.array([0] + [c.gray for c in classes], np.uint8)[class_map])
-    colours = np.array([(0, 0, 0)] + [mask_rgb_for_gray(c.gray, i)
-                                      for i, c in enumerate(classes)], np.uint8)
-    if mode == "RGB":
-        return Image.fromarray(colours[class_map])
-    image = Image.frombytes("P", class_map.shape[::-1], class_map.tobytes())
-    image.putpalette(colours.ravel().tolist())
-    return image
-
-
-def _xml(tag: str, content) -> etree._Element:
-    """An element from ``content``: its text, or a list of (tag, content) children."""
-    elem = etree.Element(tag)
-    if isinstance(content, list):
-        elem.extend(_xml(*child) for child in content)
-    else:
-        elem.text = str(content)
-    return elem
-
-
-def _voc_xml(image_name: str, size_hw, objects, classes: Sequence[SynthClass]) -> bytes:
-    """labelImg XML; ``<path>`` is relative to the dataset folder, so files are portable."""
-    fields = [("folder", "train_images"), ("filename", image_name),
-              ("path", f"train_images/{image_name}"), ("source", [("database", "Unknown")]),
-              ("size", [("width", size_hw[1]), ("height", size_hw[0]), ("depth", 3)]),
-              ("segmented", 0)]
-    fields += [("object", [("name", classes[k].name), ("pose", "Unspecified"),
-                           ("truncated", 0), ("difficult", 0),
-                           ("bndbox", list(zip(("xmin", "ymin", "xmax", "ymax"), box)))])
-               for k, box in objects]
-    return etree.tostring(_xml("annotation", fields), pretty_print=True, encoding="utf-8")
-
-
 def synthesize(out_dir: PathLike, *, num_train: int = 40, num_test: int = 5,
                size_hw: Tuple[int, int] = (192, 256),
                classes: Sequence[SynthClass] = DEFAULT_CLASSES, min_objects: int = 1,
@@ -440,9 +346,9 @@ def synthesize(out_dir: PathLike, *, num_train: int = 40, num_test: int = 5,
               mask_mode, image_format)
     size_hw = (int(size_hw[0]), int(size_hw[1]))
     out = Path(out_dir)
-    _prepare_out_dir(out, overwrite)
-    photo_rgbs = [np.array(c.photo_rgb or [255 * v for v in colorsys.hsv_to_rgb(
-        (0.05 + i / len(classes)) % 1.0, 0.7, 0.8)], np.float64) for i, c in enumerate(classes)]
+    prepare_out_dir(out, overwrite)
+    layout = TutorialLayout(out, classes, mask_mode, size_hw)
+    photo_rgbs = _photo_rgbs(classes)
     counts = {c.name: 0 for c in classes}
     dropped = 0
     for split, count in ((0, num_train), (1, num_test)):
@@ -450,25 +356,23 @@ def synthesize(out_dir: PathLike, *, num_train: int = 40, num_test: int = 5,
             rng = np.random.default_rng([seed, split, i])
             photo, class_map, objects, n_dropped, instance_map = _make_example(
                 rng, size_hw, photo_rgbs, min_objects, max_objects)
-            stem = f"{'image' if split == 0 else 'test'}{i:04d}"
-            image_name = f"{stem}.{image_format}"
-            image_bytes = _encode(Image.fromarray(photo), image_format)
+            image_name = f"{example_stem(split, i)}.{image_format}"
+            image_bytes = encode_image(Image.fromarray(photo), image_format)
             if split == 1:
-                atomic_write(out / "test_images" / image_name, image_bytes)
+                layout.write_test_image(image_name, image_bytes)
                 continue
-            atomic_write(out / "train_images" / image_name, image_bytes)
-            atomic_write(out / "train_masks" / f"{stem}.png",
-                         _encode(_mask_image(class_map, mask_mode, classes), "png"))
-            atomic_write(out / "train_bboxes" / f"{stem}.xml",
-                         _voc_xml(image_name, size_hw, objects, classes))
-            for class_index, _ in objects:
-                counts[classes[class_index].name] += 1
+            layout.write_train_example(image_name, image_bytes, class_map, objects)
+            names = [classes[class_index].name for class_index, _ in objects]
+            for name in names:
+                counts[name] += 1
             if on_train_image is not None:
-                on_train_image(image_name, instance_map,
-                               [classes[class_index].name for class_index, _ in objects])
+                on_train_image(image_name, instance_map, names)
             dropped += n_dropped
-    (out / "test_images").mkdir(parents=True, exist_ok=True)
-    label_map = LabelMap(tuple(LabelClass(i + 1, f"{c.name}{c.gray:03d}")
-                               for i, c in enumerate(classes)))
-    label_map.write(out / "label.pbtxt")
+    layout.finish()
     return SynthSummary(str(out), num_train, num_test, counts, dropped, mask_mode)
+
+
+def _photo_rgbs(classes: Sequence[SynthClass]) -> List[np.ndarray]:
+    """Each class's photo colour: its ``photo_rgb``, else a hue by its position."""
+    return [np.array(c.photo_rgb or [255 * v for v in colorsys.hsv_to_rgb(
+        (0.05 + i / len(classes)) % 1.0, 0.7, 0.8)], np.float64) for i, c in enumerate(classes)]

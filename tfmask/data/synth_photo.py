@@ -33,10 +33,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from tfmask.atomic import atomic_write
-from tfmask.config.label_map import LabelClass, LabelMap
-from tfmask.data.synth import (SynthClass, _encode, _mask_image, _prepare_out_dir,  # noqa
-                               _voc_xml)
+from tfmask.data.synth import SynthClass
+from tfmask.data.synth_layout import TutorialLayout, example_stem, prepare_out_dir
 from tfmask.errors import ConfigError, PathLike
 
 PHOTO_CLASSES = (SynthClass("mug", 100), SynthClass("box", 200))
@@ -164,7 +162,22 @@ def _make_photo(rng, size_hw, classes: Sequence[SynthClass], min_objects: int,
     h, w = size_hw
     image = _scene(rng, h, w)
     class_map = np.zeros((h, w), np.int32)
-    instance_map = np.zeros((h, w), np.int32)
+    placed = _place_objects(rng, image, class_map, classes, min_objects, max_objects)
+    _add_occluders(rng, image, class_map, placed)
+    objects, instance_map = _label_visible(class_map, placed)
+    # The camera: blur, colour cast, noise.
+    sigma = rng.uniform(0.3, 1.1)
+    image = ndimage.gaussian_filter(image, (sigma, sigma, 0))
+    image = image * rng.uniform(0.9, 1.1, 3) + rng.normal(0, rng.uniform(2, 7), image.shape)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8), class_map, objects, instance_map
+
+
+def _place_objects(rng, image: np.ndarray, class_map: np.ndarray,
+                   classes: Sequence[SynthClass], min_objects: int,
+                   max_objects: int) -> List[Tuple[int, np.ndarray]]:
+    """Paints objects and their shadows into ``image`` and ``class_map`` (in place), each in
+    front of the earlier ones; returns [(class index, the pixels still in view)]."""
+    h, w = class_map.shape
     keep_out = [np.zeros((h, w), bool) for _ in classes]  # same-class gap zones
     placed: List[Tuple[int, np.ndarray]] = []
     for _ in range(int(rng.integers(min_objects, max_objects + 1))):
@@ -174,30 +187,51 @@ def _make_photo(rng, size_hw, classes: Sequence[SynthClass], min_objects: int,
         ow = int(oh * (rng.uniform(0.8, 1.2) if kind == "mug" else rng.uniform(0.7, 1.6)))
         if oh < 8 or ow < 8:
             continue
-        for _attempt in range(20):  # may stick out of the image by up to a quarter
-            y0 = int(rng.integers(-oh // 4, h - 3 * oh // 4))
-            x0 = int(rng.integers(-ow // 4, w - 3 * ow // 4))
-            region = np.zeros((h, w), bool)
-            shape = _shape_mask(rng, kind, oh, ow)
-            ys, xs = slice(max(0, y0), min(h, y0 + oh)), slice(max(0, x0), min(w, x0 + ow))
-            region[ys, xs] = shape[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
-            if region.sum() > 0.5 * shape.sum() and not (region & keep_out[k]).any():
-                break
-        else:
+        spot = _find_spot(rng, kind, oh, ow, (h, w), keep_out[k])
+        if spot is None:
             continue
+        region, shape, y0, x0 = spot
         paint = _paint_object(rng, kind, shape)
         shadow = ndimage.gaussian_filter(np.roll(region, (oh // 12, ow // 10), (0, 1))
                                          .astype(float), max(1.0, oh / 25))
         image *= (1 - 0.45 * shadow)[..., None]
-        full = np.zeros((h, w, 3))
-        full[ys, xs] = paint[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
-        image[region] = full[region]
+        image[region] = _paste(np.zeros((h, w, 3)), paint, y0, x0)[region]
         class_map[region] = k + 1
-        for j, (_, other) in enumerate(placed):  # occluded parts of earlier objects
+        for _, other in placed:  # occluded parts of earlier objects
             other &= ~region
         placed.append((k, region))
         keep_out[k] |= ndimage.binary_dilation(region, iterations=3)
-    for j, (k, region) in enumerate(placed):  # occluders in front of some objects
+    return placed
+
+
+def _find_spot(rng, kind: str, oh: int, ow: int, size_hw, keep_out: np.ndarray):
+    """(region [h, w] bool, shape [oh, ow] bool, y0, x0) of an object placed with more
+    than half of it in the image and clear of ``keep_out``; None after 20 tries."""
+    h, w = size_hw
+    for _attempt in range(20):  # may stick out of the image by up to a quarter
+        y0 = int(rng.integers(-oh // 4, h - 3 * oh // 4))
+        x0 = int(rng.integers(-ow // 4, w - 3 * ow // 4))
+        shape = _shape_mask(rng, kind, oh, ow)
+        region = _paste(np.zeros((h, w), bool), shape, y0, x0)
+        if region.sum() > 0.5 * shape.sum() and not (region & keep_out).any():
+            return region, shape, y0, x0
+    return None
+
+
+def _paste(canvas: np.ndarray, patch: np.ndarray, y0: int, x0: int) -> np.ndarray:
+    """``canvas`` with ``patch`` written at top-left (y0, x0), clipped to the canvas."""
+    h, w = canvas.shape[:2]
+    oh, ow = patch.shape[:2]
+    ys, xs = slice(max(0, y0), min(h, y0 + oh)), slice(max(0, x0), min(w, x0 + ow))
+    canvas[ys, xs] = patch[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
+    return canvas
+
+
+def _add_occluders(rng, image: np.ndarray, class_map: np.ndarray,
+                   placed: List[Tuple[int, np.ndarray]]) -> None:
+    """Blobs in scene colours in front of some objects (in place; no class)."""
+    h, w = class_map.shape
+    for k, region in placed:
         if rng.random() < 0.35 and region.any():
             ys, xs = np.nonzero(region)
             blob = _occluder(rng, h, w, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
@@ -206,24 +240,25 @@ def _make_photo(rng, size_hw, classes: Sequence[SynthClass], min_objects: int,
             class_map[blob] = 0
             for _, other in placed:
                 other &= ~blob
+
+
+def _label_visible(class_map: np.ndarray, placed: List[Tuple[int, np.ndarray]]):
+    """([(class index, visible box xyxy pixel edges)], instance map int32: 0 background,
+    j + 1 the visible pixels of object j). Objects too hidden are unlabelled (class map 0)."""
+    instance_map = np.zeros(class_map.shape, np.int32)
     objects = []
-    for j, (k, region) in enumerate(placed):
+    for k, region in placed:
         total = region.sum()
         if total == 0:
             continue
-        class_map_k = class_map == k + 1
-        visible = region & class_map_k
+        visible = region & (class_map == k + 1)
         if visible.sum() < max(20, MIN_VISIBLE_FRACTION * total):
             class_map[visible] = 0  # too hidden: not labelled, painted over as it is
             continue
         ys, xs = np.nonzero(visible)
         instance_map[visible] = len(objects) + 1
         objects.append((k, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)))
-    # The camera: blur, colour cast, noise.
-    sigma = rng.uniform(0.3, 1.1)
-    image = ndimage.gaussian_filter(image, (sigma, sigma, 0))
-    image = image * rng.uniform(0.9, 1.1, 3) + rng.normal(0, rng.uniform(2, 7), image.shape)
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8), class_map, objects, instance_map
+    return objects, instance_map
 
 
 def synthesize_photos(out_dir: PathLike, *, num_train: int = 32, num_test: int = 4,
@@ -243,26 +278,20 @@ def synthesize_photos(out_dir: PathLike, *, num_train: int = 32, num_test: int =
     if not all(32 <= s <= 4096 for s in size_hw):
         raise ConfigError(f"synthesize_photos: size {size_hw} must be 32..4096 on each side")
     out = Path(out_dir)
-    _prepare_out_dir(out, overwrite)
+    prepare_out_dir(out, overwrite)
+    layout = TutorialLayout(out, tuple(classes), mask_mode, size_hw)
     for split, count in ((0, num_train), (1, num_test)):
         for i in range(1, count + 1):
             rng = np.random.default_rng([seed, 7919, split, i])
             photo, class_map, objects, _ = _make_photo(rng, size_hw, classes, min_objects,
                                                        max_objects)
-            stem = f"{'image' if split == 0 else 'test'}{i:04d}"
-            name = f"{stem}.{image_format}"
+            name = f"{example_stem(split, i)}.{image_format}"
             buf = _photo_bytes(photo, image_format, int(rng.integers(*JPEG_QUALITY)))
             if split == 1:
-                atomic_write(out / "test_images" / name, buf)
-                continue
-            atomic_write(out / "train_images" / name, buf)
-            atomic_write(out / "train_masks" / f"{stem}.png",
-                         _encode(_mask_image(class_map, mask_mode, classes), "png"))
-            atomic_write(out / "train_bboxes" / f"{stem}.xml",
-                         _voc_xml(name, size_hw, objects, classes))
-    (out / "test_images").mkdir(parents=True, exist_ok=True)
-    LabelMap(tuple(LabelClass(i + 1, f"{c.name}{c.gray:03d}") for i, c in enumerate(classes))
-             ).write(out / "label.pbtxt")
+                layout.write_test_image(name, buf)
+            else:
+                layout.write_train_example(name, buf, class_map, objects)
+    layout.finish()
     return out
 
 
