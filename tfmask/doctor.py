@@ -196,6 +196,24 @@ def diagnose(config: Optional[str] = None, mixed_precision: Optional[str] = None
     version = version or dist_version
     rep = Report()
     rep.add("python", f"{platform.python_version()} ({sys.executable})")
+    versions = _add_packages(rep, version)
+    _add_keras(rep, versions)
+    tf_info = probe()
+    gpus = _add_tensorflow(rep, tf_info)
+    cpu, native_bf16 = _cpu(cpuinfo)
+    rep.add("CPU", cpu)
+    precision = requested_precision(config, mixed_precision)
+    if precision:
+        _add_precision(rep, precision, tf_info, gpus, cpu, native_bf16)
+    usage = shutil.disk_usage(cwd)
+    rep.add("free disk", f"{usage.free / 2 ** 30:.1f} GiB of {usage.total / 2 ** 30:.1f} GiB "
+            f"in {os.path.abspath(cwd)}")
+    return rep
+
+
+def _add_packages(rep: Report, version) -> Dict[str, Optional[str]]:
+    """Package versions, TensorFlow variants installed together, TF / Model Garden minors;
+    returns the versions of :data:`PACKAGES`."""
     versions = {name: version(name) for name in PACKAGES}
     for name in PACKAGES:
         rep.add(name, versions[name] or "not installed")
@@ -211,6 +229,11 @@ def diagnose(config: Optional[str] = None, mixed_precision: Optional[str] = None
                 f"tf-models-official {versions['tf-models-official']} is made for TensorFlow "
                 f"{mg_minor}, not {tf_version}; install matching versions "
                 "(requirements.lock pins them)")
+    return versions
+
+
+def _add_keras(rep: Report, versions: Dict[str, Optional[str]]) -> None:
+    """Which Keras ``tf.keras`` is, and whether Model Garden gets the Keras 2 it needs."""
     legacy = os.environ.get("TF_USE_LEGACY_KERAS", "") in ("1", "true", "True")
     tk = versions["tf-keras"]
     tf_keras_desc = (f"Keras 2 (tf-keras {tk})" if legacy and tk else
@@ -223,37 +246,37 @@ def diagnose(config: Optional[str] = None, mixed_precision: Optional[str] = None
     rep.add("tf.keras", tf_keras_desc + ("" if legacy else " (TF_USE_LEGACY_KERAS unset)"))
     rep.add("Model Garden's Keras", f"Keras 2 (tf_keras {tk})" if tk and tk.startswith("2.")
             else "Keras 3 / missing", keras_bad)
-    tf_info = probe()
-    gpus: List[str] = []
+
+
+def _add_tensorflow(rep: Report, tf_info: Dict) -> List[str]:
+    """What the TensorFlow probe saw; returns the GPUs (none when the import failed)."""
     if not tf_info.get("ok"):
         rep.add("TensorFlow import", tf_info.get("error", "failed"),
                 "TensorFlow does not import; reinstall with make install")
-    else:
-        gpus = list(tf_info.get("gpus") or [])
-        rep.add("GPUs TF sees", ", ".join(gpus) if gpus else "none")
-        rep.add("CUDA / cuDNN (build)", f"{tf_info.get('cuda') or '-'} / "
-                f"{tf_info.get('cudnn') or '-'}")
-        onednn = tf_info.get("onednn")
-        rep.add("oneDNN", "unknown" if onednn is None else ("on" if onednn else "off")
-                + (f" (TF_ENABLE_ONEDNN_OPTS={tf_info.get('onednn_flag')})"
-                   if tf_info.get("onednn_flag") is not None else ""))
-    cpu, native_bf16 = _cpu(cpuinfo)
-    rep.add("CPU", cpu)
-    precision = requested_precision(config, mixed_precision)
-    if precision:
-        bad = ""
-        if tf_info.get("ok") and not gpus and precision == "bfloat16" and not native_bf16:
-            bad = ("bfloat16 mixed precision is asked for but TensorFlow sees no GPU and "
-                   f"{cpu} has no native bfloat16 (avx512_bf16 or amx_bf16: it would be "
-                   "emulated, slower than float32); train in float32 here")
-        elif tf_info.get("ok") and not gpus and precision != "bfloat16":
-            bad = (f"{precision} mixed precision is asked for but TensorFlow sees no GPU "
-                   "(float16 is a GPU precision); train in float32 here, or bfloat16 on a "
-                   "CPU with avx512_bf16/amx_bf16")
-        rep.add("mixed precision", precision + (" (native on this CPU)" if precision ==
-                                                "bfloat16" and native_bf16 and not gpus
-                                                else ""), bad)
-    usage = shutil.disk_usage(cwd)
-    rep.add("free disk", f"{usage.free / 2 ** 30:.1f} GiB of {usage.total / 2 ** 30:.1f} GiB "
-            f"in {os.path.abspath(cwd)}")
-    return rep
+        return []
+    gpus = list(tf_info.get("gpus") or [])
+    rep.add("GPUs TF sees", ", ".join(gpus) if gpus else "none")
+    rep.add("CUDA / cuDNN (build)", f"{tf_info.get('cuda') or '-'} / "
+            f"{tf_info.get('cudnn') or '-'}")
+    onednn = tf_info.get("onednn")
+    rep.add("oneDNN", "unknown" if onednn is None else ("on" if onednn else "off")
+            + (f" (TF_ENABLE_ONEDNN_OPTS={tf_info.get('onednn_flag')})"
+               if tf_info.get("onednn_flag") is not None else ""))
+    return gpus
+
+
+def _add_precision(rep: Report, precision: str, tf_info: Dict, gpus: List[str], cpu: str,
+                   native_bf16: bool) -> None:
+    """The requested mixed precision; bad where this machine cannot run it natively."""
+    bad = ""
+    if tf_info.get("ok") and not gpus and precision == "bfloat16" and not native_bf16:
+        bad = ("bfloat16 mixed precision is asked for but TensorFlow sees no GPU and "
+               f"{cpu} has no native bfloat16 (avx512_bf16 or amx_bf16: it would be "
+               "emulated, slower than float32); train in float32 here")
+    elif tf_info.get("ok") and not gpus and precision != "bfloat16":
+        bad = (f"{precision} mixed precision is asked for but TensorFlow sees no GPU "
+               "(float16 is a GPU precision); train in float32 here, or bfloat16 on a "
+               "CPU with avx512_bf16/amx_bf16")
+    rep.add("mixed precision", precision + (" (native on this CPU)" if precision ==
+                                            "bfloat16" and native_bf16 and not gpus
+                                            else ""), bad)
