@@ -250,12 +250,7 @@ def evaluate_coco(gt: dict, results: Sequence[dict],
         raise DataError(None, "mask evaluation needs a 'segmentation' in every ground-truth "
                         "annotation")
     prepared = prepare_results(gt, results, iou_types, results_source)
-    per_image: Dict[int, int] = {}
-    for r in prepared:
-        per_image[r["image_id"]] = per_image.get(r["image_id"], 0) + 1
-    max_dets = max([COCO_MAX_DETS, int(max_detections or 0), *per_image.values()])
-    why = ("the model's detection limit" if max_detections and max_dets == max_detections
-           else "the most detections of one image")
+    max_dets, why = _max_detections(prepared, max_detections)
     cat_ids = sorted(c["id"] for c in gt["categories"])
     names = {c["id"]: c["name"] for c in gt["categories"]}
     class_names = [names[c] for c in cat_ids]
@@ -263,31 +258,8 @@ def evaluate_coco(gt: dict, results: Sequence[dict],
     recall = None
     with third_party_output():  # pycocotools prints progress and tables
         for iou_type in iou_types:
-            drop = "bbox" if iou_type == "segm" else "segmentation"
-            dets = [{k: v for k, v in r.items() if k != drop} for r in copy.deepcopy(prepared)]
-            coco_gt, coco_dt = _coco_objects(copy.deepcopy(gt), dets)
-            std = _run_cocoeval(coco_gt, coco_dt, iou_type, max_dets=max_dets)
-            std.summarize()
-            precision = std.eval["precision"][:, :, :, _AREA_ALL, _MAXDET_LAST]  # [T, R, K]
-            if len(thrs) == len(std.params.iouThrs) and np.allclose(thrs, std.params.iouThrs):
-                prec_range = precision
-            else:
-                prec_range = _run_cocoeval(coco_gt, coco_dt, iou_type, thrs, max_dets).eval[
-                    "precision"][:, :, :, _AREA_ALL, _MAXDET_LAST]
-            recall = std.params.recThrs
-            curves = {}
-            for iou in PR_CURVE_IOUS:
-                t = int(np.flatnonzero(np.isclose(std.params.iouThrs, iou))[0])
-                curves[iou] = np.where(precision[t] > -1, precision[t], np.nan).T.astype(
-                    np.float64)
-            metrics[iou_type] = IouTypeMetrics(
-                stats=_stats(std, precision, max_dets),
-                per_class={class_names[k]: _mean_valid(precision[:, :, k])
-                           for k in range(len(cat_ids))},
-                mAP_range=_mean_valid(prec_range),
-                per_class_range={class_names[k]: _mean_valid(prec_range[:, :, k])
-                                 for k in range(len(cat_ids))},
-                pr_curves=curves)
+            metrics[iou_type], recall = _iou_type_metrics(gt, prepared, iou_type, thrs,
+                                                          max_dets, class_names)
     return EvalResult(
         iou_range=(float(iou_range[0]), float(iou_range[1]), float(iou_step)),
         iou_thresholds=[float(t) for t in thrs], class_names=class_names,
@@ -296,6 +268,47 @@ def evaluate_coco(gt: dict, results: Sequence[dict],
                 "detections": len(prepared)},
         metrics=metrics, detections=prepared, max_detections=max_dets,
         max_detections_reason="" if max_dets == COCO_MAX_DETS else why)
+
+
+def _max_detections(prepared: List[dict], max_detections: Optional[int]) -> Tuple[int, str]:
+    """(detections AP counts per image, why that many): ``max(100, max_detections, the
+    most detections of one image)``."""
+    per_image: Dict[int, int] = {}
+    for r in prepared:
+        per_image[r["image_id"]] = per_image.get(r["image_id"], 0) + 1
+    max_dets = max([COCO_MAX_DETS, int(max_detections or 0), *per_image.values()])
+    why = ("the model's detection limit" if max_detections and max_dets == max_detections
+           else "the most detections of one image")
+    return max_dets, why
+
+
+def _iou_type_metrics(gt: dict, prepared: List[dict], iou_type: str, thrs: np.ndarray,
+                      max_dets: int, class_names: List[str]):
+    """(:class:`IouTypeMetrics`, pycocotools' recall thresholds) of one IoU type; the
+    standard run, then the ``thrs`` run unless they are the standard thresholds."""
+    drop = "bbox" if iou_type == "segm" else "segmentation"
+    dets = [{k: v for k, v in r.items() if k != drop} for r in copy.deepcopy(prepared)]
+    coco_gt, coco_dt = _coco_objects(copy.deepcopy(gt), dets)
+    std = _run_cocoeval(coco_gt, coco_dt, iou_type, max_dets=max_dets)
+    std.summarize()
+    precision = std.eval["precision"][:, :, :, _AREA_ALL, _MAXDET_LAST]  # [T, R, K]
+    if len(thrs) == len(std.params.iouThrs) and np.allclose(thrs, std.params.iouThrs):
+        prec_range = precision
+    else:
+        prec_range = _run_cocoeval(coco_gt, coco_dt, iou_type, thrs, max_dets).eval[
+            "precision"][:, :, :, _AREA_ALL, _MAXDET_LAST]
+    curves = {}
+    for iou in PR_CURVE_IOUS:
+        t = int(np.flatnonzero(np.isclose(std.params.iouThrs, iou))[0])
+        curves[iou] = np.where(precision[t] > -1, precision[t], np.nan).T.astype(np.float64)
+    metrics = IouTypeMetrics(
+        stats=_stats(std, precision, max_dets),
+        per_class={name: _mean_valid(precision[:, :, k]) for k, name in enumerate(class_names)},
+        mAP_range=_mean_valid(prec_range),
+        per_class_range={name: _mean_valid(prec_range[:, :, k])
+                         for k, name in enumerate(class_names)},
+        pr_curves=curves)
+    return metrics, std.params.recThrs
 
 
 def evaluate_files(gt_source: PathLike, detections_path: PathLike,
