@@ -156,13 +156,7 @@ def load_keras_h5_weights(model: tf_keras.Model, path: PathLike) -> H5LoadReport
                     if layer.trainable_weights + layer.non_trainable_weights}
     file_keys = _match_keys(list(file_layers), "the file", path)
     model_keys = _match_keys(list(model_layers), "the model", path)
-    for prefix in AUTO_PREFIXES:
-        in_file = sum(k.startswith(prefix + "#") for k in file_keys.values())
-        in_model = sum(k.startswith(prefix + "#") for k in model_keys.values())
-        if in_file and in_file != in_model:
-            raise DataError(path, f"the file has {in_file} {prefix!r} layers with weights, "
-                            f"the model {in_model}; auto-numbered names cannot be matched",
-                            kind="shape_mismatch")
+    _check_auto_counts(file_keys, model_keys, path)
     model_by_key = {key: model_layers[name] for name, key in model_keys.items()}
 
     report = H5LoadReport()
@@ -173,20 +167,7 @@ def load_keras_h5_weights(model: tf_keras.Model, path: PathLike) -> H5LoadReport
         if layer is None:
             report.unused.extend(name for name, _ in values)
             continue
-        weights = layer.trainable_weights + layer.non_trainable_weights
-        if len(weights) != len(values):
-            raise DataError(path, f"layer {file_name!r} has {len(values)} weights, model layer "
-                            f"{layer.name!r} has {len(weights)}", kind="shape_mismatch")
-        file_short = [_short(name) for name, _ in values]
-        model_short = [_short(w.name) for w in weights]
-        if sorted(file_short) == sorted(model_short) and len(set(file_short)) == len(values):
-            by_short = dict(zip(file_short, values))
-            values = [by_short[s] for s in model_short]
-        for weight, short, (file_weight, value) in zip(weights, model_short, values):
-            if tuple(weight.shape) != value.shape:
-                raise DataError(path, f"layer {file_name!r} weight {file_weight!r} has shape "
-                                f"{value.shape}, model layer {layer.name!r} expects "
-                                f"{tuple(weight.shape)}", kind="shape_mismatch")
+        for weight, short, value in _pair_weights(file_name, values, layer, path):
             assignments.append((weight, value))
             report.matched.append(f"{layer.name}/{short}")
         loaded_layers.add(layer.name)
@@ -196,3 +177,37 @@ def load_keras_h5_weights(model: tf_keras.Model, path: PathLike) -> H5LoadReport
                                   for w in layer.trainable_weights + layer.non_trainable_weights)
     tf_keras.backend.batch_set_value(assignments)
     return report
+
+
+def _check_auto_counts(file_keys: Dict[str, str], model_keys: Dict[str, str],
+                       path: PathLike) -> None:
+    """Auto-numbered layers match by rank only when both sides have as many of them."""
+    for prefix in AUTO_PREFIXES:
+        in_file = sum(k.startswith(prefix + "#") for k in file_keys.values())
+        in_model = sum(k.startswith(prefix + "#") for k in model_keys.values())
+        if in_file and in_file != in_model:
+            raise DataError(path, f"the file has {in_file} {prefix!r} layers with weights, "
+                            f"the model {in_model}; auto-numbered names cannot be matched",
+                            kind="shape_mismatch")
+
+
+def _pair_weights(file_name: str, values, layer, path: PathLike):
+    """[(model weight, its short name, file value)] of one layer, shapes checked: by short
+    name when both sides have the same set, else in order."""
+    weights = layer.trainable_weights + layer.non_trainable_weights
+    if len(weights) != len(values):
+        raise DataError(path, f"layer {file_name!r} has {len(values)} weights, model layer "
+                        f"{layer.name!r} has {len(weights)}", kind="shape_mismatch")
+    file_short = [_short(name) for name, _ in values]
+    model_short = [_short(w.name) for w in weights]
+    if sorted(file_short) == sorted(model_short) and len(set(file_short)) == len(values):
+        by_short = dict(zip(file_short, values))
+        values = [by_short[s] for s in model_short]
+    pairs = []
+    for weight, short, (file_weight, value) in zip(weights, model_short, values):
+        if tuple(weight.shape) != value.shape:
+            raise DataError(path, f"layer {file_name!r} weight {file_weight!r} has shape "
+                            f"{value.shape}, model layer {layer.name!r} expects "
+                            f"{tuple(weight.shape)}", kind="shape_mismatch")
+        pairs.append((weight, short, value))
+    return pairs
