@@ -38,7 +38,15 @@ def parse_bool(text: str) -> bool:
 def register(sub) -> None:
     p = sub.add_parser("tfrecord", help="convert images + masks (or COCO JSON) to TFRecords",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_argument_group("input")
+    _input_flags(p.add_argument_group("input"))
+    _instance_flags(p.add_argument_group("instances"))
+    _output_flags(p.add_argument_group("output"))
+    _run_flags(p.add_argument_group("run"))
+    p.set_defaults(func=run)
+
+
+def _input_flags(src) -> None:
+    """Where the dataset is and how its masks name classes."""
     src.add_argument("--data-dir", help="dataset folder (tutorial layout); folder and label "
                      "map paths below are relative to it")
     src.add_argument("--images-dir", default=_DEFAULTS.images_dir, help="default: %(default)s")
@@ -60,7 +68,10 @@ def register(sub) -> None:
                      "(images in images/ beside it)")
     src.add_argument("--instance-masks-dir", metavar="DIR", help="read instance-ID mask PNGs "
                      "(DIR/images, DIR/instances + a value->class mapping or DIR/class_masks)")
-    inst = p.add_argument_group("instances")
+
+
+def _instance_flags(inst) -> None:
+    """How masks are split into instances."""
     inst.add_argument("--instance-mode", choices=INSTANCE_MODES,
                       help="class: one instance per class (tutorial, no XML); components: "
                       "split classes into connected components; box: one per XML box "
@@ -71,7 +82,10 @@ def register(sub) -> None:
     inst.add_argument("--min-instance-area", type=int, default=_DEFAULTS.min_instance_area,
                       metavar="PX",
                       help="components mode: drop (and report) smaller components")
-    out = p.add_argument_group("output")
+
+
+def _output_flags(out) -> None:
+    """Where the records go, split and sharded how."""
     out.add_argument("--output-dir", help="default: DATA_DIR/records (other inputs: "
                      "records/ beside them)")
     out.add_argument("--train-name", default=_DEFAULTS.train_name,
@@ -86,7 +100,10 @@ def register(sub) -> None:
     out.add_argument("--num-shards", type=int, default=_DEFAULTS.num_shards, help="shards per split")
     out.add_argument("--coco-json-out", action="store_true",
                      help="also write NAME_coco.json ground truth per split")
-    run_g = p.add_argument_group("run")
+
+
+def _run_flags(run_g) -> None:
+    """How the conversion runs."""
     run_g.add_argument("--skip-invalid", action="store_true",
                        help="skip invalid images (all listed) instead of stopping")
     run_g.add_argument("--workers", type=int, default=None,
@@ -101,7 +118,6 @@ def register(sub) -> None:
     run_g.add_argument("--max-image-pixels", type=int, default=_DEFAULTS.max_image_pixels,
                        help="refuse larger images (decompression bombs)")
     run_g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=run)
 
 
 def instance_mode(mode, bboxes_provided) -> str:
