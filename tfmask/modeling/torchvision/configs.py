@@ -51,6 +51,7 @@ def numbered_label_map_text(num_classes: int) -> str:
     return _items((i, f"class_{i}") for i in range(1, num_classes + 1))
 
 
+# Long by design: one template of the whole pipeline.config, read like the file it writes.
 def pipeline_config_text(version: str, num_classes: int, label_map_path: str,
                          train_input_path: str = "../../dataset/records/train-?????-of-?????",
                          eval_input_path: str = "../../dataset/records/val-?????-of-?????",
