@@ -111,12 +111,30 @@ def dataset_page(patterns, out_html: PathLike, gallery: int = 24,
                                       f"{ex.filename} ({split}): {len(ex.class_ids)} "
                                       "instance(s)", alt=f"ground truth of {ex.filename}"))
     page = Page(title or f"Dataset report: {os.path.commonpath([str(p) for p in paths])}")
+    _classes_section(page, per_split, per_class)
+    _distributions_section(page, per_image, sizes, aspects)
+    _problems_section(page, report)
+    page.section("Ground truth", f'<div class="gallery">{"".join(thumbs)}</div>',
+                 note=f"the first {len(thumbs)} of {sum(per_split.values())} images")
+    out_html = Path(out_html)
+    page.write(out_html)
+    return out_html
+
+
+def _classes_section(page: Page, per_split: Counter, per_class: Counter) -> None:
+    """Images per split and instances per class."""
     total = sum(per_class.values())
     page.section("Images and classes", Page.table(
         ["split", "images"], sorted(per_split.items()) + [["all", sum(per_split.values())]])
         + Page.table(["class", "instances", "share"],
                      [[c, n, f"{n / max(total, 1):.1%}"] for c, n in sorted(per_class.items())]
                      + [["all", total, ""]]))
+
+
+def _distributions_section(page: Page, per_image: List[int], sizes: List[float],
+                           aspects: List[float]) -> None:
+    """Histograms of instances per image, object size (sqrt of mask area, px) and box
+    aspect, and the COCO small/medium/large counts."""
     area = np.square(np.asarray(sizes))
     coco_sizes = [int((area < 32 ** 2).sum()), int(((area >= 32 ** 2) & (area < 96 ** 2)).sum()),
                   int((area >= 96 ** 2).sum())]
@@ -130,12 +148,6 @@ def dataset_page(patterns, out_html: PathLike, gallery: int = 24,
                  + histogram("object size: sqrt(mask area), px", sizes, SIZE_EDGES, "{:g}")
                  + histogram("box aspect: width / height", aspects, ASPECT_EDGES, "{:g}")
                  + "</div>")
-    _problems_section(page, report)
-    page.section("Ground truth", f'<div class="gallery">{"".join(thumbs)}</div>',
-                 note=f"the first {len(thumbs)} of {sum(per_split.values())} images")
-    out_html = Path(out_html)
-    page.write(out_html)
-    return out_html
 
 
 def source_page(cfg, out_html: PathLike, gallery: int = 24) -> Path:
