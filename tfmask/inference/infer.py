@@ -143,22 +143,14 @@ def infer(export_dir: PathLike, images: PathLike, output_dir: PathLike, min_scor
     from tqdm import tqdm
 
     from tfmask.atomic import atomic_write
-    from tfmask.draw import overlay
     from tfmask.inference.predictor import Predictor, read_image
 
-    if not 0.0 <= min_score <= 1.0:
-        raise ConfigError(f"min_score must be in [0, 1], got {min_score}",
-                          params=("min_score",))
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}", params=("batch_size",))
     out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output_dir {out} is a file; give a folder", params=("output_dir",))
+    _check_arguments(min_score, batch_size, out)
     start = time.perf_counter()
     paths, ignored = list_images(images)
     predictor = Predictor(export_dir, min_score=min_score)
     load_s = time.perf_counter() - start
-    overlays, masks_dir = out / "overlays", out / "masks"
     results: List[dict] = []
     with tqdm(total=len(paths), unit="img", desc="infer",
               disable=None if progress else True) as bar:
@@ -167,20 +159,37 @@ def infer(export_dir: PathLike, images: PathLike, output_dir: PathLike, min_scor
             arrays = [read_image(p) for p in chunk]
             for offset, (path, image, det) in enumerate(
                     zip(chunk, arrays, predictor.predict_batch(arrays))):
-                image_id = first + offset + 1
-                results.extend(coco_results(image_id, path.name, det))
-                _save_png(overlays / f"{path.stem}.png",
-                          overlay(image, det.masks, det.boxes_xyxy_px, det.class_names,
-                                  scores=det.scores))
-                if instance_masks:
-                    digits = len(str(max(len(det) - 1, 0)))  # names sort in score order
-                    for k, (mask, name) in enumerate(zip(det.masks, det.class_names)):
-                        _save_png(masks_dir / f"{path.stem}_{k:0{digits}d}_{_safe(name)}.png",
-                                  mask.astype(np.uint8) * 255)
+                results.extend(coco_results(first + offset + 1, path.name, det))
+                _write_image_outputs(out, path.stem, image, det, instance_masks)
             bar.update(len(chunk))
     atomic_write(out / DETECTIONS_NAME, json.dumps(results))
     return InferSummary(
         images=len(paths), detections=len(results), seconds=time.perf_counter() - start,
         load_seconds=load_s, output_dir=str(out), detections_json=str(out / DETECTIONS_NAME),
-        overlays_dir=str(overlays), masks_dir=str(masks_dir) if instance_masks else None,
+        overlays_dir=str(out / "overlays"),
+        masks_dir=str(out / "masks") if instance_masks else None,
         ignored=[str(p) for p in ignored])
+
+
+def _check_arguments(min_score: float, batch_size: int, out: Path) -> None:
+    if not 0.0 <= min_score <= 1.0:
+        raise ConfigError(f"min_score must be in [0, 1], got {min_score}",
+                          params=("min_score",))
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}", params=("batch_size",))
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output_dir {out} is a file; give a folder", params=("output_dir",))
+
+
+def _write_image_outputs(out: Path, stem: str, image: np.ndarray, det,
+                         instance_masks: bool) -> None:
+    """``OUT/overlays/<stem>.png`` and, with ``instance_masks``, one PNG per instance."""
+    from tfmask.draw import overlay
+
+    _save_png(out / "overlays" / f"{stem}.png",
+              overlay(image, det.masks, det.boxes_xyxy_px, det.class_names, scores=det.scores))
+    if instance_masks:
+        digits = len(str(max(len(det) - 1, 0)))  # names sort in score order
+        for k, (mask, name) in enumerate(zip(det.masks, det.class_names)):
+            _save_png(out / "masks" / f"{stem}_{k:0{digits}d}_{_safe(name)}.png",
+                      mask.astype(np.uint8) * 255)
