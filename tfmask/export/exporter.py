@@ -247,6 +247,32 @@ def _serving_params(params, say: Callable[[str], None]):
     return params
 
 
+def _check_arguments(input_type: str, min_score: float, mixed_precision: str) -> None:
+    """Fails early on an unknown input type, a NaN ``min_score`` or a precision this
+    machine cannot run natively."""
+    input_spec(input_type)
+    check_export_precision(mixed_precision)
+    if math.isnan(min_score):  # would silently drop every detection
+        raise ConfigError("min_score must be a number, got nan", params=("min_score",))
+
+
+def _write_export(tmp: Path, module, model, pipeline_config_path: PathLike, label_map,
+                  say: Callable[[str], None]):
+    """The SavedModel, a checkpoint of the model, the pipeline.config and the label map,
+    written into ``tmp``; returns the serving signature's concrete function."""
+    say("writing the SavedModel")
+    concrete = module.serve.get_concrete_function()
+    with _quiet_tf_logger():  # "Skipping full serialization" of unbuilt Keras layers
+        tf.saved_model.save(module, str(tmp / "saved_model"), signatures={SIGNATURE: concrete})
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model, **model.checkpoint_items),
+        str(tmp / "checkpoint"), max_to_keep=1)
+    manager.save(checkpoint_number=0)
+    shutil.copyfile(pipeline_config_path, tmp / "pipeline.config")
+    label_map.write(tmp / "label_map.pbtxt")
+    return concrete
+
+
 def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLike,
                  export_dir: PathLike, input_type: str = "image_tensor",
                  full_image_masks: bool = False, min_score: float = 0.0,
@@ -269,10 +295,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
     from tfmask.config.translate import translate
 
     start = time.perf_counter()
-    input_spec(input_type)  # fails early on an unknown type
-    check_export_precision(mixed_precision)
-    if math.isnan(min_score):  # would silently drop every detection
-        raise ConfigError("min_score must be a number, got nan", params=("min_score",))
+    _check_arguments(input_type, min_score, mixed_precision)
     out = Path(os.path.abspath(export_dir))  # a real name even for "."
     restore_aside_dir(out)  # a swap interrupted by a kill is undone first
     _check_output_dir(out)
@@ -286,17 +309,8 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
     module = DetectionServing(model, prep, input_type, full_image_masks, min_score)
 
     with atomic_dir(out) as tmp:  # built beside OUT, swapped in only when verified
-        say("writing the SavedModel")
-        concrete = module.serve.get_concrete_function()
-        with _quiet_tf_logger():  # "Skipping full serialization" of unbuilt Keras layers
-            tf.saved_model.save(module, str(tmp / "saved_model"),
-                                signatures={SIGNATURE: concrete})
-        manager = tf.train.CheckpointManager(
-            tf.train.Checkpoint(model=model, **model.checkpoint_items),
-            str(tmp / "checkpoint"), max_to_keep=1)
-        manager.save(checkpoint_number=0)
-        shutil.copyfile(pipeline_config_path, tmp / "pipeline.config")
-        translation.label_map.write(tmp / "label_map.pbtxt")
+        concrete = _write_export(tmp, module, model, pipeline_config_path,
+                                 translation.label_map, say)
         say("checking the reloaded SavedModel against the model")
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
                                         full_image_masks, min_score,
