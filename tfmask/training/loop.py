@@ -165,18 +165,8 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
     strategy, n_eval = _start(exp, opts, say, strict=strict)
     params = exp.params
     _, _, chief = distribute.worker(strategy)
-    for name in exp.ignored:
-        say(f"warning: {name} is set but not honoured")
-    for note in exp.notes:
-        say(f"note: {note}")
-    if exp.frozen_groups:
-        say(f"frozen (not trained in this run): {', '.join(exp.frozen_groups)}")
-    # Only the chief writes into the model dir; other workers log to a temp dir.
-    logging_dir = model_dir if chief else tempfile.mkdtemp(prefix="tfmask-worker-")
-    if chief:
-        save_record(exp, model_dir)
-        for debris in remove_interrupted_saves(model_dir):
-            say(f"removed {debris}, left by a run killed while saving a checkpoint")
+    _say_run_notes(exp, say)
+    logging_dir = _logging_dir(exp, model_dir, chief, say)
     latest = tf.train.latest_checkpoint(model_dir)
     # Non-chief workers restore the chief's checkpoint in place of the warm start.
     task, trainer = _build(exp, strategy, logging_dir, train=True, say=say,
@@ -188,15 +178,7 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
             controller_cls = _resuming_controller(_checkpoint_step(latest))
     total = params.trainer.train_steps
     action = ProgressAction(trainer.global_step, total, say=say, every=log_every)
-    drawable = chief and isinstance(strategy, (tf.distribute.OneDeviceStrategy,
-                                               tf.distribute.MirroredStrategy))
-    evaluated = EvalAction(
-        trainer.global_step, say=say,
-        predict=_eval_predictor(task, trainer, params, params.task.eval_images)
-        if drawable else None,
-        class_names=exp.class_names,
-        summary_dir=str(Path(logging_dir) / params.trainer.validation_summary_subdir),
-        max_images=params.task.eval_images)
+    evaluated = _eval_action(exp, task, trainer, strategy, chief, logging_dir, say)
     say(f"training to step {total}; checkpoints every {params.trainer.checkpoint_interval} "
         f"steps in {model_dir} (last {params.trainer.max_to_keep} kept); evaluating on "
         f"{n_eval} images every {params.trainer.validation_interval} steps")
@@ -207,18 +189,64 @@ def train(exp: Experiment, model_dir: PathLike, opts: Optional[RunOptions] = Non
                 params=params, model_dir=model_dir, trainer=trainer,
                 train_actions=[action], eval_actions=[evaluated], controller_cls=controller_cls)
     except KeyboardInterrupt:
-        manager = tf.train.CheckpointManager(
-            trainer.checkpoint, directory=model_dir, max_to_keep=params.trainer.max_to_keep,
-            step_counter=trainer.global_step)
-        step = int(trainer.global_step.numpy())
-        manager.save(checkpoint_number=step)
-        raise TrainingInterrupted(step, model_dir) from None
+        raise TrainingInterrupted(_save_now(trainer, model_dir, params), model_dir) from None
     metrics = evaluated.metrics
     result = TrainResult(int(trainer.global_step.numpy()), action.history, metrics, model_dir)
     if chief:
         atomic_write(Path(model_dir) / METRICS_NAME,
                      json.dumps({"step": result.step, "metrics": metrics}, indent=2) + "\n")
     return result
+
+
+def _say_run_notes(exp: Experiment, say) -> None:
+    """Config fields not honoured, translation notes and frozen groups."""
+    for name in exp.ignored:
+        say(f"warning: {name} is set but not honoured")
+    for note in exp.notes:
+        say(f"note: {note}")
+    if exp.frozen_groups:
+        say(f"frozen (not trained in this run): {', '.join(exp.frozen_groups)}")
+
+
+def _logging_dir(exp: Experiment, model_dir: str, chief: bool, say) -> str:
+    """The model dir on the chief (params recorded, debris of a killed save removed);
+    a temporary dir on other workers: only the chief writes into the model dir."""
+    if not chief:
+        return tempfile.mkdtemp(prefix="tfmask-worker-")
+    save_record(exp, model_dir)
+    for debris in remove_interrupted_saves(model_dir):
+        say(f"removed {debris}, left by a run killed while saving a checkpoint")
+    return model_dir
+
+
+def _eval_action(exp: Experiment, task, trainer, strategy, chief: bool, logging_dir: str,
+                 say) -> EvalAction:
+    """COCO evaluation after every interval; prediction images only where the chief holds
+    the whole model (one device or mirrored)."""
+    import tensorflow as tf
+
+    params = exp.params
+    drawable = chief and isinstance(strategy, (tf.distribute.OneDeviceStrategy,
+                                               tf.distribute.MirroredStrategy))
+    return EvalAction(
+        trainer.global_step, say=say,
+        predict=_eval_predictor(task, trainer, params, params.task.eval_images)
+        if drawable else None,
+        class_names=exp.class_names,
+        summary_dir=str(Path(logging_dir) / params.trainer.validation_summary_subdir),
+        max_images=params.task.eval_images)
+
+
+def _save_now(trainer, model_dir: str, params) -> int:
+    """Saves a checkpoint at the current step (Ctrl-C / SIGTERM); returns the step."""
+    import tensorflow as tf
+
+    manager = tf.train.CheckpointManager(
+        trainer.checkpoint, directory=model_dir, max_to_keep=params.trainer.max_to_keep,
+        step_counter=trainer.global_step)
+    step = int(trainer.global_step.numpy())
+    manager.save(checkpoint_number=step)
+    return step
 
 
 def _checkpoint_step(path: str) -> int:
