@@ -23,9 +23,11 @@ INFER_DIR       ?= $(MODEL_DIR)/infer
 EVAL_DIR        ?= $(MODEL_DIR)/eval
 MIN_SCORE       ?= 0.5
 PYTEST_ARGS     ?=
+# Test processes (pytest-xdist): one per core, at most 4 (each holds a TensorFlow).
+TEST_JOBS       ?= auto
 BENCH_ARGS      ?=
 
-.PHONY: install test demo tfrecord check-pixels preview synth train export infer eval \
+.PHONY: install test test-all demo tfrecord check-pixels preview synth train export infer eval \
 	pretrained bench clean
 
 # The environment: created once, reinstalled when the pins change.
@@ -41,8 +43,12 @@ install: $(STAMP)
 bench: $(STAMP)
 	$(TFMASK) bench --readme docs/benchmarks.md $(BENCH_ARGS)
 
+# `make test`: everything but the tests marked slow (CI runs this); `make test-all`: every test.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_JOBS) --maxprocesses 4 -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(VENV)/bin/python -m pytest -n $(TEST_JOBS) --maxprocesses 4 $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(TFMASK) demo --data-dir $(DATA_DIR) --out $(DEMO_DIR)

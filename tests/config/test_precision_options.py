@@ -93,5 +93,5 @@ def test_train_command_refuses_bfloat16_here_with_one_line(tmp_path, config):
     assert res.returncode == 1
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "avx512_bf16" in errors[0], res.stderr
-    assert errors[0].startswith("error: --mixed_precision bfloat16 needs a GPU")
+    assert errors[0].startswith("error: --mixed-precision bfloat16 needs a GPU")
     assert "Traceback" not in res.stderr and not (tmp_path / "m" / "checkpoint").exists()

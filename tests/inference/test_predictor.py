@@ -151,7 +151,7 @@ def test_an_export_with_another_input_type_is_refused(tmp_path_factory):
     from tfmask import Predictor
 
     out, _ = lib.exported(tmp_path_factory, "encoded_image_string_tensor", False)
-    with pytest.raises(ConfigError, match="'encoded_image_string_tensor'.*--input_type "
+    with pytest.raises(ConfigError, match="'encoded_image_string_tensor'.*--input-type "
                                           "image_tensor"):
         Predictor(out)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -67,23 +68,41 @@ def test_progress_action_stops_on_non_finite_loss():
         action({"total_loss": float("inf")})
 
 
+@contextlib.contextmanager
+def _training(cfg, model_dir, env):
+    """A 1000-step ``tfmask train`` child; killed on the way out, whatever happened."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfmask", "train", "--pipeline-config-path", str(cfg),
+         "--model-dir", str(model_dir), "--num-train-steps", "1000",
+         "--checkpoint-every-n", "1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _read_until(proc, prefix: str, timeout_s: float = 600) -> list:
+    """The child's lines up to one starting with ``prefix``; fails (not hangs) otherwise."""
+    lines, deadline = [], time.time() + timeout_s
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(prefix):
+            return lines
+        assert time.time() < deadline, f"no '{prefix}' line in {timeout_s} s:\n{''.join(lines)}"
+    raise AssertionError(f"the run ended before '{prefix}':\n{''.join(lines)}")
+
+
 def test_interrupt_saves_a_checkpoint_and_resume_continues(tiny_records, tmp_path):
     cfg = write_config(tmp_path / "p.config", tiny_records)
     model_dir = tmp_path / "m"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tfmask", "train", "--pipeline_config_path", str(cfg),
-         "--model_dir", str(model_dir), "--num_train_steps", "1000",
-         "--checkpoint_every_n", "1000"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines = []
-    deadline = time.time() + 240
-    for line in proc.stdout:  # wait until a few steps are done
-        lines.append(line)
-        if line.startswith("step 4/1000") or time.time() > deadline:
-            break
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=120)
+    with _training(cfg, model_dir, env) as proc:
+        lines = _read_until(proc, "step 4/1000")
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=300)
     out = "".join(lines) + rest
     assert proc.returncode == 1, out
     assert "interrupted: checkpoint saved at step" in out
@@ -96,17 +115,10 @@ def test_interrupt_saves_a_checkpoint_and_resume_continues(tiny_records, tmp_pat
 
 def test_sigterm_also_saves(tiny_records, tmp_path):
     cfg = write_config(tmp_path / "p.config", tiny_records)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tfmask", "train", "--pipeline_config_path", str(cfg),
-         "--model_dir", str(tmp_path / "m"), "--num_train_steps", "1000",
-         "--checkpoint_every_n", "1000"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    for line in proc.stdout:
-        if line.startswith("step 2/1000"):
-            break
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=120)
+    with _training(cfg, tmp_path / "m", dict(os.environ, PYTHONUNBUFFERED="1")) as proc:
+        _read_until(proc, "step 2/1000")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=300)
     assert "interrupted: checkpoint saved at step" in out
     assert tf.train.latest_checkpoint(str(tmp_path / "m")) is not None
 
