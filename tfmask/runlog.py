@@ -95,7 +95,11 @@ class RunLog:
         self._saved_logging = (list(root.handlers), root.level)
         handler = logging.StreamHandler(self.stream)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.handlers = [handler]
+        # tfmask's own warnings (e.g. a stale temporary file removed) still reach the user.
+        own = logging.StreamHandler(sys.stderr)
+        own.addFilter(_own_warnings)
+        own.setFormatter(logging.Formatter("%(message)s"))
+        root.handlers = [handler, own]
         root.setLevel(logging.INFO)
         logging.captureWarnings(True)
         return self
@@ -199,3 +203,9 @@ def third_party_output() -> Iterator[None]:
     sink = log.stream if log is not None else io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         yield
+
+
+def _own_warnings(record: logging.LogRecord) -> bool:
+    """tfmask's own log records of level WARNING and above (shown on the terminal too)."""
+    return record.levelno >= logging.WARNING and (record.name == "tfmask"
+                                                  or record.name.startswith("tfmask."))
