@@ -33,6 +33,7 @@ def test_config_resizes_without_touching_mask_size(tmp_path):
     assert irv2.get_path("model.faster_rcnn.image_resizer.fixed_shape_resizer.height") == 1024
 
 
+@pytest.mark.slow
 def test_measure_case_on_cpu_with_the_tiny_config(tmp_path):
     got = gpu.measure_case(TINY_QUICK, tmp_path, None, "float32", warmup=1, timed=2,
                            latency_runs=2)

@@ -5,11 +5,14 @@ Benchmarks never assert timings: only that each figure was measured.
 
 from __future__ import annotations
 
+import pytest
+
 import math
 
 from tfmask.bench import inference
 
 
+@pytest.mark.slow
 def test_quick_inference_section_has_every_row(tmp_path):
     section = inference.run(tmp_path, quick=True)
     names = [row.name for row in section.rows]

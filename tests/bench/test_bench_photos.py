@@ -5,6 +5,8 @@ Benchmarks never assert figures: only that each was measured on the intended dat
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import math
 
@@ -12,6 +14,7 @@ from tfmask.bench import photos
 from tfmask.data.records.reader import read_examples
 
 
+@pytest.mark.slow
 def test_quick_photos_section_measures_the_converter_and_inference(tmp_path):
     section = photos.run(tmp_path, quick=True)
     assert section.name == "photos"

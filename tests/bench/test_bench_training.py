@@ -24,6 +24,7 @@ def _rows(section: Section):
     return {row.name: row for row in section.rows}
 
 
+@pytest.mark.slow
 def test_input_pipeline_quick(work_dir):
     section = input_pipeline.run(work_dir, quick=True)
     rows = _rows(section)
@@ -40,6 +41,7 @@ def test_input_pipeline_quick(work_dir):
     assert section.details["tiny"]["step_s_real"] and section.details["tiny"]["step_s_cached"]
 
 
+@pytest.mark.slow
 def test_training_quick(work_dir):
     section = training.run(work_dir, quick=True)
     rows = _rows(section)

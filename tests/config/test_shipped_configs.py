@@ -16,7 +16,13 @@ def test_configs_are_shipped():
             "mask_rcnn_resnet101_fpn_1024x1024.config"} <= names
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+# The big models take minutes to build on 2 cores: in the slow set (make test-all).
+_BIG = ("inception_resnet_v2", "resnet101")
+PARAMS = [pytest.param(p, marks=pytest.mark.slow) if any(b in p.stem for b in _BIG) else p
+          for p in CONFIGS]
+
+
+@pytest.mark.parametrize("path", PARAMS, ids=lambda p: p.stem)
 def test_config_translates_and_builds(path, tmp_path):
     from official.core import task_factory
 
