@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import pytest
 
-pytest.importorskip("torchvision")  # the [peers] extra, which `make test` installs
+if importlib.util.find_spec("torchvision") is None:  # the [peers] extra, which `make test` installs
+    pytest.skip("torchvision is not installed", allow_module_level=True)
 
 from tfmask.bench import peers  # noqa: E402
+from tfmask.bench.peers_torchvision import batch_runs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -17,14 +20,18 @@ def section(tmp_path_factory):
 
 
 def test_every_row_is_a_finite_comparison(section):
+    cfg = section.details["settings"]
     names = [r.name for r in section.rows]
+    assert [batch for batch, _ in batch_runs(cfg)] == [1, 2]  # quick: batch 2 for 4
     assert "R50-FPN inference latency, batch 1, float32" in names
-    assert "R50-FPN inference latency, batch 4, float32" in names
-    assert "R50-FPN training step, 640 px, batch 1" in names
+    assert "R50-FPN inference latency, batch 2, float32" in names
+    assert "R50-FPN training step, 128 px, batch 1" in names
     assert names[-1] == "R50-FPN inference latency, batch 1, best against best"
     for row in section.rows:
+        assert row.unit == "ms", row
         assert math.isfinite(row.value) and row.value > 0, row
         assert row.baseline and row.baseline > 0 and row.ratio > 0, row
+        assert math.isfinite(row.ratio), row
         assert row.target is not None and not row.higher_is_better
     if "bfloat16" not in section.details["tfmask"]["inference"]:
         assert "no native bfloat16" in section.details["bfloat16"]
@@ -34,15 +41,28 @@ def test_both_sides_ran_with_the_same_numbers(section):
     cfg, tv = section.details["settings"], section.details["torchvision_arguments"]
     assert tv["rpn_post_nms_top_n_test"] == cfg["test_proposals"]
     assert tv["box_detections_per_img"] == cfg["detections"] and tv["box_score_thresh"] == 0.0
-    assert tv["infer_min_max_size"] == [96, 128]
+    assert tv["rpn_pre_nms_top_n_train"] == tv["rpn_post_nms_top_n_train"] \
+        == cfg["train_proposals"]
+    assert tv["box_batch_size_per_image"] == cfg["sampled_rois"]
+    assert tv["infer_min_max_size"] == [96, 128] and tv["train_min_max_size"] == [96, 128]
     theirs, ours = section.details["torchvision"], section.details["tfmask"]["inference"]
     assert theirs["threads"] == section.details["threads"]
     # Score threshold 0: every one of the detections goes through both mask heads.
-    for batch in (1, 4):
+    for batch, runs in batch_runs(cfg):
         assert ours["float32"][f"b{batch}_detections"] == cfg["detections"]
         assert theirs[f"float32_b{batch}_detections"] == cfg["detections"]
+        assert len(ours["float32"][f"b{batch}_ms"]) == len(theirs[f"float32_b{batch}_ms"]) \
+            == runs
     assert len(section.details["tfmask"]["train_step_s"]) == cfg["train_steps"]
     assert len(theirs["train_step_s"]) == cfg["train_steps"]
+
+
+def test_full_settings_are_the_benchmarks():
+    cfg = peers._settings(quick=False)
+    assert cfg == {"image_hw": [384, 512], "infer_size": 512, "train_size": 640,
+                   "test_proposals": 1000, "detections": 100, "runs_b1": 8, "runs_b4": 3,
+                   "warmup": 1, "train_warmup": 2, "train_steps": 6}
+    assert batch_runs(cfg) == [(1, 8), (4, 3)]
 
 
 def test_torchvision_settings_follow_the_translated_model():

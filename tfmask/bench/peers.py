@@ -21,23 +21,22 @@ config tfmask translates and written into torchvision's constructor:
 
 Both use every CPU this process may run on (``torch.set_num_threads``;
 TensorFlow's default pools). torchvision runs in its own process
-(``python -m tfmask.bench.peers torchvision SETTINGS.json OUT.json``) so the
-two libraries' thread pools never meet. tfmask's side is the SavedModel that
+(:mod:`tfmask.bench.peers_torchvision`) so the two libraries' thread pools
+never meet. tfmask's side is the SavedModel that
 ``tfmask export`` writes (:class:`~tfmask.export.serving.DetectionServing`),
 reloaded; bfloat16 rows (tfmask's bfloat16 export vs torchvision's CPU
 autocast) are measured only where the CPU has native bfloat16. Ratios are
-torchvision / tfmask (> 1: tfmask faster). Run::
+torchvision / tfmask (> 1: tfmask faster). ``--quick`` (the test suite's)
+measures the same things at 128 px with few proposals, ROIs and detections,
+batch 2 in place of 4, one timed run or step after one warm-up. Run::
 
     python -m tfmask.bench.common peers /tmp/bench out.json [--quick]
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List
@@ -46,6 +45,7 @@ import numpy as np
 
 from tfmask import engine_private
 from tfmask.bench.common import Row, Section, Timer
+from tfmask.bench.peers_torchvision import batch_runs, run_torchvision, timed
 
 ROOT = Path(__file__).resolve().parents[2]
 R50_CONFIG = ROOT / "configs" / "mask_rcnn_resnet50_fpn_640x640.config"
@@ -55,10 +55,14 @@ FAITHFUL_HEAD = {"num_convs": 0, "num_fcs": 2, "fc_dims": 1024}
 
 
 def _settings(quick: bool) -> dict:
-    """Quick: small images and counts (checks the section runs; minutes). Full: ~12 min."""
+    """Quick: small images and counts, batch 2 for 4 (checks the section runs and gives real
+    figures; tracing dominates). Full: ~12 min. ``runs_b<N>``: timed runs at batch N;
+    ``train_proposals``/``sampled_rois`` (quick only) replace the config's training RPN
+    proposals (pre- and post-NMS) and sampled ROIs."""
     if quick:
         return {"image_hw": [96, 128], "infer_size": 128, "train_size": 128,
-                "test_proposals": 100, "detections": 10, "runs_b1": 1, "runs_b4": 1,
+                "test_proposals": 100, "detections": 10, "train_proposals": 100,
+                "sampled_rois": 128, "runs_b1": 1, "runs_b2": 1,
                 "warmup": 1, "train_warmup": 1, "train_steps": 1}
     return {"image_hw": [384, 512], "infer_size": 512, "train_size": 640,
             "test_proposals": 1000, "detections": 100, "runs_b1": 8, "runs_b4": 3,
@@ -107,6 +111,11 @@ def _experiment(work_dir: Path, records: Path, size: int, cfg: dict, name: str):
     model.roi_generator.test_pre_nms_top_k = cfg["test_proposals"]
     model.detection_generator.pre_nms_score_threshold = 0.0  # every detection is masked
     model.detection_generator.max_num_detections = cfg["detections"]
+    if "train_proposals" in cfg:
+        model.roi_generator.pre_nms_top_k = cfg["train_proposals"]
+        model.roi_generator.num_proposals = cfg["train_proposals"]
+    if "sampled_rois" in cfg:
+        model.roi_sampler.num_sampled_rois = cfg["sampled_rois"]
     return exp
 
 
@@ -134,17 +143,6 @@ def torchvision_settings(params, cfg: dict) -> dict:
     }
 
 
-def _timed(fn, runs: int, warmup: int) -> List[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
-
-
 def _images(records_dir: Path, count: int) -> List[np.ndarray]:
     from tfmask.inference.predictor import read_image
 
@@ -153,7 +151,7 @@ def _images(records_dir: Path, count: int) -> List[np.ndarray]:
 
 
 def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) -> dict:
-    """Latency of the reloaded SavedModel (tfmask export's module) at batch 1 and 4, ms."""
+    """Latency of the reloaded SavedModel (tfmask export's module) at each batch size, ms."""
     import tensorflow as tf
     import tf_keras
     from official.vision.modeling import factory
@@ -180,14 +178,14 @@ def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) ->
                         signatures={"serving_default": module.serve.get_concrete_function()})
     serve = tf.saved_model.load(str(out_dir)).signatures["serving_default"]
     result = {}
-    for batch, runs in ((1, cfg["runs_b1"]), (4, cfg["runs_b4"])):
+    for batch, runs in batch_runs(cfg):
         inputs = tf.constant(np.stack(images[:batch]))
         counts = []
 
         def once():
             out = {k: v.numpy() for k, v in serve(input_tensor=inputs).items()}
             counts.append(float(out["num_detections"].mean()))
-        times = _timed(once, runs, cfg["warmup"])
+        times = timed(once, runs, cfg["warmup"])
         result[f"b{batch}_ms"] = [round(1000 * t, 1) for t in times]
         result[f"b{batch}_detections"] = counts[-1]
     return result
@@ -225,85 +223,6 @@ def _tfmask_training(exp, cfg: dict) -> List[float]:
     return times
 
 
-# --- torchvision, in its own process ------------------------------------------------------
-
-def _torchvision_model(tv: dict, min_max_size):
-    import torch
-    from torchvision.models.detection import maskrcnn_resnet50_fpn
-
-    keys = ("num_classes", "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test",
-            "rpn_pre_nms_top_n_train", "rpn_post_nms_top_n_train", "rpn_nms_thresh",
-            "rpn_batch_size_per_image", "rpn_positive_fraction", "box_batch_size_per_image",
-            "box_positive_fraction", "box_nms_thresh", "box_detections_per_img",
-            "box_score_thresh")
-    torch.manual_seed(0)
-    # weights_backbone=None: nothing is downloaded (random weights, as tfmask's side).
-    return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None,
-                                 min_size=min_max_size[0], max_size=min_max_size[1],
-                                 **{k: tv[k] for k in keys})
-
-
-def torchvision_worker(spec: dict) -> dict:
-    """Latency (batch 1 and 4, float32 and, with ``spec['bfloat16']``, CPU autocast) and
-    training step seconds of torchvision's Mask R-CNN; ``spec`` as :func:`run` writes it."""
-    import torch
-    import torchvision
-
-    torch.set_num_threads(spec["threads"])
-    cfg, tv = spec["settings"], spec["torchvision"]
-    images = [torch.from_numpy(np.load(p)).permute(2, 0, 1).float() / 255.0
-              for p in spec["images"]]
-    result = {"torch": torch.__version__, "torchvision": torchvision.__version__,
-              "threads": torch.get_num_threads(),
-              "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-              "mkldnn": bool(torch.backends.mkldnn.is_available())}
-    model = _torchvision_model(tv, tv["infer_min_max_size"]).eval()
-    precisions = ["float32"] + (["bfloat16"] if spec["bfloat16"] else [])
-    for precision in precisions:
-        for batch, runs in ((1, cfg["runs_b1"]), (4, cfg["runs_b4"])):
-            counts = []
-
-            def once():
-                with torch.inference_mode(), torch.autocast(
-                        "cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-                    out = model(images[:batch])
-                counts.append(float(np.mean([len(o["scores"]) for o in out])))
-            times = _timed(once, runs, cfg["warmup"])
-            key = f"{precision}_b{batch}"
-            result[f"{key}_ms"] = [round(1000 * t, 1) for t in times]
-            result[f"{key}_detections"] = counts[-1]
-    # Training: one example held in memory, as tfmask's side.
-    example = spec["train_example"]
-    model = _torchvision_model(tv, tv["train_min_max_size"]).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-    image = torch.from_numpy(np.load(example["image"])).permute(2, 0, 1).float() / 255.0
-    target = {"boxes": torch.tensor(example["boxes_xyxy_px"], dtype=torch.float32),
-              "labels": torch.tensor(example["labels"], dtype=torch.int64),
-              "masks": torch.from_numpy(np.load(example["masks"]).astype(np.uint8))}
-
-    def step():
-        losses = model([image], [target])
-        loss = sum(losses.values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    result["train_step_s"] = [round(t, 4) for t in
-                              _timed(step, cfg["train_steps"], cfg["train_warmup"])]
-    return result
-
-
-def _run_torchvision(spec: dict, work_dir: Path) -> dict:
-    spec_path, out_path = work_dir / "torchvision_spec.json", work_dir / "torchvision.json"
-    spec_path.write_text(json.dumps(spec, indent=1))
-    if out_path.exists():
-        out_path.unlink()
-    done = subprocess.run([sys.executable, "-m", "tfmask.bench.peers", "torchvision",
-                           str(spec_path), str(out_path)], capture_output=True, text=True)
-    if done.returncode != 0 or not out_path.exists():
-        raise RuntimeError(f"torchvision run failed:\n{(done.stderr or done.stdout)[-3000:]}")
-    return json.loads(out_path.read_text())
-
-
 def _train_example(records: Path, work_dir: Path) -> dict:
     """The first training record as arrays torchvision reads (image, xyxy px boxes, masks)."""
     from tfmask.data.records.reader import read_examples
@@ -334,19 +253,15 @@ def run(work_dir: Path, quick: bool) -> Section:
                                         "cpu": cpu_features.describe(),
                                         "box_head": dict(FAITHFUL_HEAD)})
     records = _records(work_dir, cfg["image_hw"])
-    images = _images(records, 4)
+    images = _images(records, max(batch for batch, _ in batch_runs(cfg)))
     infer_exp = _experiment(work_dir, records, cfg["infer_size"], cfg, "r50_infer")
     tv = torchvision_settings(infer_exp.params, cfg)
     train_exp = _experiment(work_dir, records, cfg["train_size"], cfg, "r50_train")
     section.details["torchvision_arguments"] = tv
-    for i, image in enumerate(images):
-        np.save(work_dir / f"image_{i}.npy", image)
-    spec = {"settings": cfg, "torchvision": tv, "threads": threads, "bfloat16": bf16,
-            "images": [str(work_dir / f"image_{i}.npy") for i in range(len(images))],
-            "train_example": _train_example(records, work_dir)}
+    spec = _torchvision_spec(work_dir, records, images, cfg, tv, threads, bf16)
     phases = section.details.setdefault("phase_s", {})
     with Timer() as t:
-        theirs = _run_torchvision(spec, work_dir)
+        theirs = run_torchvision(spec, work_dir)
     phases["torchvision"] = round(t.seconds, 1)
     with Timer() as t:
         ours = {"float32": _tfmask_inference(infer_exp, work_dir, images, cfg, "float32")}
@@ -363,22 +278,41 @@ def run(work_dir: Path, quick: bool) -> Section:
     section.details.update(tfmask={"inference": ours, "train_step_s": [round(t, 4) for t
                                                                         in train_s]},
                            torchvision=theirs)
+    section.rows.extend(_rows(cfg, tv, threads, bf16, ours, train_s, theirs))
+    return section
+
+
+def _torchvision_spec(work_dir: Path, records: Path, images, cfg: dict, tv: dict,
+                      threads: int, bf16: bool) -> dict:
+    """What :func:`~tfmask.bench.peers_torchvision.torchvision_worker` reads; the images
+    and the training example are written as .npy files beside it."""
+    for i, image in enumerate(images):
+        np.save(work_dir / f"image_{i}.npy", image)
+    return {"settings": cfg, "torchvision": tv, "threads": threads, "bfloat16": bf16,
+            "images": [str(work_dir / f"image_{i}.npy") for i in range(len(images))],
+            "train_example": _train_example(records, work_dir)}
+
+
+def _rows(cfg: dict, tv: dict, threads: int, bf16: bool, ours: Dict[str, dict],
+          train_s: List[float], theirs: dict) -> List[Row]:
+    """Inference latency per precision and batch size, the training step, best vs best."""
+    rows = []
     same = (f"{cfg['image_hw'][1]}x{cfg['image_hw'][0]} photos at {cfg['infer_size']} px, "
             f"{cfg['test_proposals']} test proposals, {cfg['detections']} detections masked "
             f"(score threshold 0), 2fc-1024 box head, random weights, {threads} threads")
     for precision, result in ours.items():
-        for batch in (1, 4):
+        for batch, _ in batch_runs(cfg):
             t_ms, v_ms = result[f"b{batch}_ms"], theirs[f"{precision}_b{batch}_ms"]
-            section.rows.append(Row(
+            rows.append(Row(
                 f"R50-FPN inference latency, batch {batch}, {precision}", _med(t_ms), "ms",
                 False, _med(v_ms), f"torchvision {theirs['torchvision']} maskrcnn_resnet50_fpn"
                 + (" (CPU autocast)" if precision == "bfloat16" else ""), INFERENCE_TARGET,
                 f"target: <= 0.6x torchvision's latency. {same}; median of {len(t_ms)} runs; "
                 f"detections per image {result[f'b{batch}_detections']:.0f} vs "
                 f"{theirs[f'{precision}_b{batch}_detections']:.0f}"))
-    section.rows.append(Row(
-        "R50-FPN training step, 640 px, batch 1", 1000 * _med(train_s), "ms", False,
-        1000 * _med(theirs["train_step_s"]), "torchvision maskrcnn_resnet50_fpn (SGD)",
+    rows.append(Row(
+        f"R50-FPN training step, {cfg['train_size']} px, batch 1", 1000 * _med(train_s), "ms",
+        False, 1000 * _med(theirs["train_step_s"]), "torchvision maskrcnn_resnet50_fpn (SGD)",
         TRAINING_TARGET,
         f"target: <= 0.8x torchvision's step. Steady state, one example in memory, "
         f"{tv['box_batch_size_per_image']} sampled ROIs, {tv['rpn_post_nms_top_n_train']} "
@@ -386,23 +320,9 @@ def run(work_dir: Path, quick: bool) -> Section:
     best_ours = min((_med(r["b1_ms"]), p) for p, r in ours.items())
     best_theirs = min((_med(theirs[f"{p}_b1_ms"]), p) for p in
                       (["float32", "bfloat16"] if bf16 else ["float32"]))
-    section.rows.append(Row(
+    rows.append(Row(
         "R50-FPN inference latency, batch 1, best against best", best_ours[0], "ms", False,
         best_theirs[0], f"torchvision's fastest ({best_theirs[1]})", BEST_TARGET,
         f"target: <= 0.4x. tfmask {best_ours[1]} vs torchvision {best_theirs[1]}"
         + ("" if bf16 else "; without native bfloat16 both are float32")))
-    return section
-
-
-def main(argv: List[str]) -> int:
-    if argv[:1] != ["torchvision"] or len(argv) != 3:
-        print("usage: python -m tfmask.bench.peers torchvision SPEC.json OUT.json",
-              file=sys.stderr)
-        return 2
-    result = torchvision_worker(json.loads(Path(argv[1]).read_text()))
-    Path(argv[2]).write_text(json.dumps(result, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return rows
