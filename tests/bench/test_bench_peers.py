@@ -19,6 +19,7 @@ def section(tmp_path_factory):
     return peers.run(tmp_path_factory.mktemp("peers"), quick=True)
 
 
+@pytest.mark.slow  # ~4 min on 2 cores: graph building dominates
 def test_every_row_is_a_finite_comparison(section):
     cfg = section.details["settings"]
     names = [r.name for r in section.rows]
@@ -37,6 +38,7 @@ def test_every_row_is_a_finite_comparison(section):
         assert "no native bfloat16" in section.details["bfloat16"]
 
 
+@pytest.mark.slow  # ~4 min on 2 cores: graph building dominates
 def test_both_sides_ran_with_the_same_numbers(section):
     cfg, tv = section.details["settings"], section.details["torchvision_arguments"]
     assert tv["rpn_post_nms_top_n_test"] == cfg["test_proposals"]
