@@ -30,7 +30,12 @@ def test_demo_runs_end_to_end_on_a_fresh_folder(tmp_path):
     assert (out / "export" / "saved_model" / "saved_model.pb").is_file()
     overlays = sorted((out / "infer" / "overlays").glob("*.png"))
     assert len(overlays) == 5 and Image.open(overlays[0]).size == (256, 192)
-    assert isinstance(json.loads((out / "infer" / "detections.json").read_text()), list)
+    detections = json.loads((out / "infer" / "detections.json").read_text())
+    assert isinstance(detections, list)
+    for det in detections:  # COCO results of the 5 test images, above the demo's 0.5
+        assert 1 <= det["image_id"] <= 5 and det["category_id"] in (1, 2, 3)
+        assert len(det["bbox"]) == 4 and det["bbox"][2] > 0 and det["bbox"][3] > 0
+        assert 0.5 <= det["score"] <= 1.0 and det["segmentation"]["size"] == [192, 256]
     evaluated = json.loads((out / "eval" / "metrics.json").read_text())
     assert evaluated["counts"]["images"] == 8 and "AP50" in evaluated["segm"]
     assert "validation: box AP50" in text and str(out / "export") in text

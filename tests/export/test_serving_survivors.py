@@ -111,6 +111,7 @@ def test_a_batch_with_different_survivor_counts_matches_each_image_alone(model, 
         _assert_image(both, i, _kept(single, 0, min_score), atol=1e-4)
 
 
+@pytest.mark.slow  # a second CLI export (~2 min); test_empty_results covers --min_score
 def test_min_score_flag_end_to_end(tmp_path, tmp_path_factory, images, capsys):
     default_dir, _ = lib.exported(tmp_path_factory, "image_tensor", False)
     default = tf.saved_model.load(str(default_dir / "saved_model")).signatures["serving_default"]
