@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import tensorflow as tf
 
 from conftest import write_config
@@ -54,6 +55,7 @@ def _run_two_workers(cfg, model_dir, steps):
     return outputs, steps_seen
 
 
+@pytest.mark.slow  # two TensorFlow processes training together: minutes on 2 cores
 def test_two_workers_train_one_model_and_resume(tiny_records, tmp_path):
     # The tiny config's global batches of 4 split into 2 + 2 over the two workers.
     cfg = write_config(tmp_path / "p.config", tiny_records)

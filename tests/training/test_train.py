@@ -113,6 +113,7 @@ def test_interrupt_saves_a_checkpoint_and_resume_continues(tiny_records, tmp_pat
     assert [h["step"] for h in more.history] == [saved + 1, saved + 2]
 
 
+@pytest.mark.slow  # the SIGINT test above covers the same handler in make test
 def test_sigterm_also_saves(tiny_records, tmp_path):
     cfg = write_config(tmp_path / "p.config", tiny_records)
     with _training(cfg, tmp_path / "m", dict(os.environ, PYTHONUNBUFFERED="1")) as proc:
