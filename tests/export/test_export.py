@@ -251,6 +251,71 @@ def test_verification_names_the_output_that_differs():
         export._compare(want, {"detection_boxes": want["detection_boxes"]})
 
 
+def _detections(scores, boxes, classes, slots=4, m=3):
+    """One image's outputs: the given detections first, zero padding to ``slots``."""
+    n = len(scores)
+    out = {"detection_boxes": np.zeros((1, slots, 4)), "detection_scores": np.zeros((1, slots)),
+           "detection_classes": np.zeros((1, slots)), "num_detections": np.array([float(n)]),
+           "detection_masks": np.zeros((1, slots, m, m)),
+           "detection_masks_reframed": np.zeros((1, slots, 5, 6), np.uint8)}
+    out["detection_boxes"][0, :n] = boxes
+    out["detection_scores"][0, :n] = scores
+    out["detection_classes"][0, :n] = classes
+    for i in range(n):  # each detection's own mask
+        out["detection_masks"][0, i] = (i + 1) / (n + 1)
+        out["detection_masks_reframed"][0, i, i] = 1
+    return out
+
+
+def _swapped(out, i, j):
+    """``out`` with detections i and j exchanged in every per-detection output."""
+    perm = np.arange(out["detection_scores"].shape[1])
+    perm[[i, j]] = perm[[j, i]]
+    return {k: v if k == "num_detections" else v[:, perm] for k, v in out.items()}
+
+
+BOXES = [[0.1, 0.1, 0.5, 0.5], [0.0, 0.9, 0.8, 1.0], [0.3, 0.2, 0.4, 0.9]]
+
+
+def test_verification_matches_detections_whose_near_tied_scores_swapped():
+    # The in-memory model (op by op) and the SavedModel (Grappler-optimized graph) differ
+    # by ~1e-6: two detections closer than that may leave NMS in either order.
+    want = _detections([0.5, 0.2400010, 0.2400005], BOXES, [1, 2, 2])
+    got = _swapped(want, 1, 2)
+    got["detection_scores"][0, 1:3] = [0.2400006, 0.2400009]  # now in the other order
+    diffs = export._compare(want, got)
+    assert diffs["detection_boxes"] == 0.0 and diffs["detection_masks"] == 0.0
+    assert diffs["detection_scores"] == pytest.approx(1e-7, rel=1e-3)
+    assert diffs["detection_masks_reframed"] == 0.0
+
+
+@pytest.mark.parametrize("change, output", [
+    ("box", "detection_boxes"),        # a detection moved
+    ("score", "detection_scores"),     # a detection scored differently
+    ("class", "detection_classes"),    # swapped and relabeled
+    ("masks", "detection_masks"),      # masks that do not follow their detection
+    ("padding", "detection_boxes"),    # a box in a padding slot
+    ("count", "detection_boxes"),      # one detection fewer
+])
+def test_verification_of_matched_detections_still_catches_a_real_difference(change, output):
+    want = _detections([0.5, 0.2400010, 0.2400005], BOXES, [1, 2, 2])
+    got = _swapped(want, 1, 2)
+    if change == "box":
+        got["detection_boxes"][0, 2, 0] += 1e-3
+    elif change == "score":
+        got["detection_scores"][0, 0] -= 1e-3
+    elif change == "class":
+        got["detection_classes"][0, 1] = 1
+    elif change == "masks":
+        got["detection_masks"] = want["detection_masks"].copy()  # in the unswapped order
+    elif change == "padding":
+        got["detection_boxes"][0, 3] = [0.1, 0.1, 0.2, 0.2]
+    else:
+        got = _detections([0.5, 0.2400010], BOXES[:2], [1, 2])
+    with pytest.raises(export.ExportVerificationError, match=f"'{output}'"):
+        export._compare(want, got)
+
+
 def test_cli_missing_checkpoint_is_one_error_line(tmp_path, tmp_path_factory, capsys):
     cfg = lib.dataset(tmp_path_factory) / "pipeline.config"
     empty = tmp_path / "no_ckpt"
