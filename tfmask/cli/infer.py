@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from tfmask.cli.flags import od_api_flag
+
 
 def register(sub) -> None:
     p = sub.add_parser("infer", help="run an exported model on images",
@@ -22,8 +24,8 @@ def register(sub) -> None:
                    help="folder of JPEG/PNG images, a glob (quote it) or one file")
     p.add_argument("--output", dest="output_dir", required=True, metavar="OUT",
                    help="output folder")
-    p.add_argument("--min-score", "--min_score", dest="min_score", type=float, default=0.5,
-                   help="drop detections below this score (default: %(default)s)")
+    od_api_flag(p, "min_score", type=float, default=0.5,
+                help="drop detections below this score (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=1, help="images per model call")
     p.add_argument("--instance-masks", action="store_true",
                    help="also write one 0/255 PNG per instance into OUT/masks")
