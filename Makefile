@@ -34,7 +34,7 @@ BENCH_ARGS      ?=
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c requirements.lock -e '.[test,beam,peers]'
+	$(VENV)/bin/pip install -q -c requirements.lock -e '.[test,beam,peers,runtimes]'
 	touch $(STAMP)
 
 install: $(STAMP)

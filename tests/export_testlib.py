@@ -80,3 +80,25 @@ def synth_image(factory, name: str = "image0001.png"):
 
     with Image.open(dataset(factory) / "data" / "train_images" / name) as img:
         return np.asarray(img.convert("RGB"))
+
+
+@per_session
+def untrained(factory) -> Path:
+    """A checkpoint folder of the tiny model with seeded random weights (no training):
+    its scores spread over (0, 1), so every image has ``max_total_detections`` of them."""
+    from tfmask.modeling.untrained import save_untrained
+
+    ckpt_dir = factory.mktemp("untrained_model")
+    save_untrained(dataset(factory) / "pipeline.config", ckpt_dir, seed=3)
+    return ckpt_dir
+
+
+@per_session
+def exported_as(factory, fmt: str, min_score: float = 0.0):
+    """``(export folder, ExportResult)`` of :func:`untrained` exported as ``fmt``."""
+    from tfmask.export.exporter import export_model
+
+    out = factory.mktemp("format_exports") / f"{fmt}_{min_score:g}"
+    result = export_model(dataset(factory) / "pipeline.config", untrained(factory), out,
+                          min_score=min_score, format=fmt)
+    return out, result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -87,7 +88,11 @@ def test_mask_resampled_onto_a_clipped_box_pastes_to_the_same_pixels():
 def test_export_writes_the_layout_and_a_verified_signature(image_export, tmp_path_factory):
     out, result = image_export
     assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoint", "label_map.pbtxt", "pipeline.config", "saved_model"]
+        "checkpoint", "export.json", "label_map.pbtxt", "pipeline.config", "saved_model"]
+    info = json.loads((out / "export.json").read_text())
+    assert (info["format"], info["model"], info["input_type"]) == (
+        "savedmodel", "saved_model", "image_tensor")
+    assert info["outputs"] == result.outputs and info["max_abs_diff"] == {}
     assert not list(out.parent.glob(f".{out.name}.tmp-*"))
     assert not list(out.parent.glob(f".{out.name}.old-*"))
     assert result.inputs == {"input_tensor": "uint8 [None, None, None, 3]"}

@@ -8,8 +8,12 @@ The OD API's spellings (--pipeline_config_path, --trained_checkpoint_dir,
 
 Writes OUT/saved_model (signature serving_default, the OD API's inputs and
 outputs, boxes normalized to the input image), OUT/checkpoint/ckpt-0,
-OUT/pipeline.config and OUT/label_map.pbtxt. The reloaded SavedModel is checked
-against the in-memory model before OUT is replaced.
+OUT/pipeline.config, OUT/label_map.pbtxt and OUT/export.json (the format).
+The reloaded SavedModel is checked against the in-memory model before OUT is
+replaced. --format onnx (OUT/onnx/model.onnx, ONNX Runtime) or openvino
+(OUT/openvino/model.xml, OpenVINO) also converts the SavedModel and checks the
+converted model against it; tfmask infer, tfmask eval and Predictor run the
+format the export records. Those two need `pip install 'tfmask[runtimes]'`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 
 from tfmask.cli.flags import od_api_flag
+from tfmask.export.formats import DEFAULT_FORMAT, FORMATS
 from tfmask.export.precision import EXPORT_PRECISIONS
 from tfmask.export.signature import INPUT_TYPES
 
@@ -41,6 +46,10 @@ def register(sub) -> None:
     od_api_flag(p, "mixed_precision", choices=EXPORT_PRECISIONS, default="float32",
                 help="compute precision of the exported graph: bfloat16 needs a GPU or a "
                 "CPU with avx512_bf16/AMX (outputs stay float32; default: %(default)s)")
+    p.add_argument("--format", choices=FORMATS, default=DEFAULT_FORMAT,
+                   help="savedmodel (TensorFlow), onnx (ONNX Runtime) or openvino: the "
+                   "last two convert the SavedModel and check the copy against it, "
+                   "image_tensor/float_image_tensor input, float32 (default: %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -50,7 +59,8 @@ def run(args) -> int:
     result = export_model(args.pipeline_config_path, args.trained_checkpoint_dir,
                           args.export_dir, input_type=args.input_type,
                           full_image_masks=args.full_image_masks, min_score=args.min_score,
-                          say=print, mixed_precision=args.mixed_precision)
+                          say=print, mixed_precision=args.mixed_precision,
+                          format=args.format)
     print(f"exported {result.source_checkpoint} to {result.export_dir}/ in "
           f"{result.seconds:.1f} s")
     print(f"  saved model:  {result.saved_model_dir}  (signature serving_default)")
@@ -65,6 +75,13 @@ def run(args) -> int:
     print(f"  checkpoint:   {result.checkpoint_path}")
     print(f"  config:       {result.pipeline_config}")
     print(f"  label map:    {result.label_map}")
+    if result.format != DEFAULT_FORMAT:
+        print(f"  {result.format + ':':<13} {result.model_path}")
     worst = max(result.max_abs_diff.values(), default=0.0)
     print(f"  verified: the reloaded SavedModel matches the model (max |diff| {worst:.2g})")
+    if result.format != DEFAULT_FORMAT:
+        worst = max(result.converted_max_abs_diff.values(), default=0.0)
+        print(f"  verified: the {result.format} model matches the SavedModel (max |diff| "
+              f"{worst:.2g}; tolerance {result.converted_tolerance['boxes_scores']:g}, "
+              f"masks {result.converted_tolerance['masks']:g})")
     return 0

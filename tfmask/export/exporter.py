@@ -61,6 +61,11 @@ class ExportResult:
       inputs / outputs: signature tensor name -> ``"dtype [shape]"``.
       max_abs_diff: per output, largest |reloaded - in memory| on the check image.
       seconds: the whole export; reload_seconds: ``tf.saved_model.load`` alone.
+      format: one of ``tfmask.export.formats.FORMATS``; model_path: the model
+        that format runs (``saved_model_dir`` for ``savedmodel``).
+      converted_max_abs_diff / converted_tolerance: per output, largest
+        |converted - SavedModel| on the check images, and the tolerances it met
+        (empty for ``savedmodel``).
     """
 
     export_dir: str
@@ -77,6 +82,10 @@ class ExportResult:
     max_abs_diff: Dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     reload_seconds: float = 0.0
+    format: str = "savedmodel"
+    model_path: str = ""
+    converted_max_abs_diff: Dict[str, float] = field(default_factory=dict)
+    converted_tolerance: Dict[str, float] = field(default_factory=dict)
 
 
 def verification_input(input_type: str, image: np.ndarray) -> tf.Tensor:
@@ -152,24 +161,28 @@ def _detection_order(expected: Dict[str, np.ndarray], got: Dict[str, np.ndarray]
 
 
 def _compare(expected: Dict[str, tf.Tensor], got: Dict[str, tf.Tensor],
-             tolerance: float = _BOX_TOLERANCE) -> Dict[str, float]:
+             tolerance: float = _BOX_TOLERANCE,
+             names: Tuple[str, str] = ("the in-memory model", "the reloaded SavedModel")
+             ) -> Dict[str, float]:
     """Max |got - expected| per output; raises on one out of tolerance.
 
     Detections are compared as sets: ``got``'s are first put in ``expected``'s order
     (:func:`_detection_order`), so a swap of near-tied scores passes while a detection,
-    box, score, class or mask that differs still fails.
+    box, score, class or mask that differs still fails. ``names``: what ``expected`` and
+    ``got`` come from, for the error message.
     """
+    want_name, got_name = names
     expected = {k: np.asarray(v) for k, v in expected.items()}
     got = {k: np.asarray(v) for k, v in got.items()}
     order = _detection_order(expected, got, tolerance)
     diffs: Dict[str, float] = {}
     for name, want in expected.items():
         if name not in got:
-            raise ExportVerificationError(f"the reloaded SavedModel has no output '{name}'")
+            raise ExportVerificationError(f"{got_name} has no output '{name}'")
         a, b = np.asarray(want, np.float64), np.asarray(got[name], np.float64)
         if a.shape != b.shape:
-            raise ExportVerificationError(f"output '{name}' has shape {b.shape} after reload, "
-                                          f"{a.shape} in memory")
+            raise ExportVerificationError(f"output '{name}' has shape {b.shape} in {got_name}, "
+                                          f"{a.shape} in {want_name}")
         if order is not None and name in _PER_DETECTION and b.shape[:2] == order.shape:
             b = np.take_along_axis(b, order.reshape(order.shape + (1,) * (b.ndim - 2)), axis=1)
         diff = np.abs(a - b)
@@ -186,8 +199,8 @@ def _compare(expected: Dict[str, tf.Tensor], got: Dict[str, tf.Tensor],
             bad = diffs[name] > tolerance
         if bad:
             raise ExportVerificationError(
-                f"output '{name}' of the reloaded SavedModel differs from the in-memory "
-                f"model by up to {diffs[name]:.3g}")
+                f"output '{name}' of {got_name} differs from {want_name} by up to "
+                f"{diffs[name]:.3g}")
     return diffs
 
 
@@ -305,13 +318,18 @@ def _serving_params(params, say: Callable[[str], None]):
     return params
 
 
-def _check_arguments(input_type: str, min_score: float, mixed_precision: str) -> None:
-    """Fails early on an unknown input type, a NaN ``min_score`` or a precision this
-    machine cannot run natively."""
+def _check_arguments(input_type: str, min_score: float, mixed_precision: str,
+                     fmt: str = "savedmodel") -> None:
+    """Fails early on an unknown input type or format, a NaN ``min_score``, a precision
+    this machine cannot run natively, or a format this export cannot have (or whose
+    packages are not installed)."""
+    from tfmask.export import formats
+
     input_spec(input_type)
     check_export_precision(mixed_precision)
     if math.isnan(min_score):  # would silently drop every detection
         raise ConfigError("min_score must be a number, got nan", params=("min_score",))
+    formats.check_export_format(fmt, input_type, mixed_precision)
 
 
 def _write_export(tmp: Path, module, model, pipeline_config_path: PathLike, label_map,
@@ -335,25 +353,32 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
                  export_dir: PathLike, input_type: str = "image_tensor",
                  full_image_masks: bool = False, min_score: float = 0.0,
                  say: Callable[[str], None] = lambda s: None,
-                 mixed_precision: str = "float32") -> ExportResult:
+                 mixed_precision: str = "float32", format: str = "savedmodel"  # noqa: A002
+                 ) -> ExportResult:
     """Exports the newest checkpoint of ``trained_checkpoint_dir`` (see module docstring).
 
     ``min_score`` > 0 drops detections scoring below it from the outputs (and
     spares the mask head their boxes); 0.0 keeps what the pipeline.config's
     second-stage post-processing keeps. ``mixed_precision`` ``bfloat16`` exports a graph
     computing in bfloat16 (:mod:`tfmask.export.precision`; outputs stay float32).
+    ``format`` ``onnx`` or ``openvino`` also converts the verified SavedModel and
+    checks the converted model against it (:mod:`tfmask.export.convert`); every
+    export records its format in ``OUT/export.json`` (:mod:`tfmask.export.formats`).
 
     Raises:
       DataError: no checkpoint, or one that does not match the pipeline.config's model;
         errors of the pipeline.config or its label map.
-      ConfigError: unknown input type, a NaN ``min_score``, an output folder that
-        is not an export, or a precision this machine cannot run natively.
-      ExportVerificationError: the reloaded SavedModel disagrees with the model.
+      ConfigError: unknown input type or format, a NaN ``min_score``, an output folder
+        that is not an export, a precision this machine cannot run natively, a format
+        that cannot take this input type or precision, or whose packages are missing.
+      ExportVerificationError: the reloaded SavedModel disagrees with the model, or
+        the converted model with the SavedModel.
     """
     from tfmask.config.translate import translate
+    from tfmask.export.convert import write_export_info
 
     start = time.perf_counter()
-    _check_arguments(input_type, min_score, mixed_precision)
+    _check_arguments(input_type, min_score, mixed_precision, format)
     out = Path(os.path.abspath(export_dir))  # a real name even for "."
     restore_aside_dir(out)  # a swap interrupted by a kill is undone first
     _check_output_dir(out)
@@ -373,8 +398,9 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
                                         full_image_masks, min_score,
                                         TOLERANCE[mixed_precision])
-    outputs = {name: _describe(spec)
-               for name, spec in sorted(concrete.structured_outputs.items())}
+        outputs = {name: _describe(spec)
+                   for name, spec in sorted(concrete.structured_outputs.items())}
+        info = write_export_info(tmp, format, input_type, min_score, outputs, say)
     return ExportResult(
         export_dir=str(out), saved_model_dir=str(out / "saved_model"),
         checkpoint_path=str(out / "checkpoint" / "ckpt-0"),
@@ -382,4 +408,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         source_checkpoint=checkpoint, input_type=input_type, min_score=float(min_score),
         mixed_precision=mixed_precision,
         inputs={INPUT_NAME: _describe(input_spec(input_type))}, outputs=outputs,
-        max_abs_diff=diffs, seconds=time.perf_counter() - start, reload_seconds=reload_s)
+        max_abs_diff=diffs, seconds=time.perf_counter() - start, reload_seconds=reload_s,
+        format=format, model_path=str(out / info.model),
+        converted_max_abs_diff=info.max_abs_diff, converted_tolerance=info.tolerance)
+

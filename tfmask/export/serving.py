@@ -234,11 +234,15 @@ def map_outputs(out: Dict[str, tf.Tensor], info: tf.Tensor,
     clipped_px = tf.minimum(tf.maximum(boxes_px, 0.0), size)
     masks = out["detection_masks"]
     shape = tf.shape(masks)  # [B, N, m, m]
-    flat_masks = tf.reshape(masks, [-1, shape[2], shape[3]])
+    # The mask size as a Python int where the graph knows it (the mask head's m x m):
+    # OpenVINO's converter needs crop_and_resize's output size constant.
+    m_hw = tuple(int(d) if d is not None else shape[i]
+                 for i, d in ((2, masks.shape[2]), (3, masks.shape[3])))
+    flat_masks = tf.reshape(masks, [-1, m_hw[0], m_hw[1]])
     flat_boxes = tf.reshape(boxes_px, [-1, 4])
     flat_clipped = tf.reshape(clipped_px, [-1, 4])
     # A clipped box no longer matches its mask: resample the mask onto it.
-    recropped = resample_masks(flat_masks, flat_boxes, flat_clipped, (shape[2], shape[3]))
+    recropped = resample_masks(flat_masks, flat_boxes, flat_clipped, m_hw)
     changed = tf.reduce_any(tf.not_equal(flat_boxes, flat_clipped), axis=1)
     flat_out = tf.where(changed[:, None, None], recropped, flat_masks)
     result = {

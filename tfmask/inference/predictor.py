@@ -1,8 +1,10 @@
 """Run an exported model on images: ``Predictor(export_dir).predict(image)``.
 
-Loads ``EXPORT_DIR/saved_model`` (written by ``tfmask export`` with the default
-``image_tensor`` input) and ``EXPORT_DIR/label_map.pbtxt``, and returns the
-detections of one image in its own pixel frame::
+Loads the model of a ``tfmask export`` folder (exported with the default
+``image_tensor`` input) in the runtime of its format (``savedmodel``, ``onnx``
+or ``openvino``: :mod:`tfmask.inference.runtimes`) and
+``EXPORT_DIR/label_map.pbtxt``, and returns the detections of one image in its
+own pixel frame::
 
     from tfmask import Predictor
     predictor = Predictor("exported/tiny", min_score=0.5)
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -49,50 +51,41 @@ class Predictor:
     """An exported tfmask model, ready to run on images.
 
     Args:
-      export_dir: a ``tfmask export`` output folder (``saved_model/`` and
+      export_dir: a ``tfmask export`` output folder (the model, ``export.json`` and
         ``label_map.pbtxt`` inside), exported with ``--input-type image_tensor``.
       min_score: detections scoring below this are dropped.
+      runtime: the format to run (``savedmodel``, ``onnx``, ``openvino``); default
+        the export's own (a converted export holds its SavedModel too).
 
     Raises:
-      DataError: the folder has no SavedModel or label map.
-      ConfigError: the export takes another input type.
+      DataError: the folder has no model or label map.
+      ConfigError: the export takes another input type, holds no model of
+        ``runtime``, or the runtime's package is not installed.
     """
 
-    def __init__(self, export_dir: PathLike, min_score: float = 0.5):
-        import tensorflow as tf
-
+    def __init__(self, export_dir: PathLike, min_score: float = 0.5,
+                 runtime: Optional[str] = None):
         from tfmask.config.label_map import read_label_map
+        from tfmask.inference.runtimes import open_runtime
 
         self.export_dir = Path(export_dir)
         self.min_score = float(min_score)
-        saved = self.export_dir / "saved_model"
-        if not (saved / "saved_model.pb").is_file():
-            raise DataError(self.export_dir, "no saved_model/ here; give the folder "
-                            "`tfmask export --export-dir` wrote")
+        self.runtime = open_runtime(self.export_dir, runtime)
         labels = self.export_dir / "label_map.pbtxt"
         if not labels.is_file():
             raise DataError(self.export_dir, "label_map.pbtxt is missing from the export")
         self.class_names: Dict[int, str] = {
             c.id: c.name for c in read_label_map(labels, pixel_suffix=False).classes}
-        self._loaded = tf.saved_model.load(str(saved))
-        self._serve = self._loaded.signatures["serving_default"]
-        spec = self._serve.structured_input_signature[1].get("input_tensor")
-        if spec is None or spec.dtype != tf.uint8 or spec.shape.rank != 4:
+        if self.runtime.input_type != "image_tensor":
             raise ConfigError(f"{self.export_dir} was exported with input_type "
-                              f"'{self._input_type(spec)}'; Predictor needs 'image_tensor' "
+                              f"'{self.runtime.input_type}'; Predictor needs 'image_tensor' "
                               "(export again with --input-type image_tensor)")
 
     @property
     def max_detections(self) -> int:
         """The most detections the export returns for one image (its
         ``max_total_detections``: the static N of ``detection_scores`` [B, N])."""
-        return int(self._serve.structured_outputs["detection_scores"].shape[1])
-
-    def _input_type(self, spec) -> str:
-        variable = getattr(self._loaded, "input_type", None)
-        if variable is not None:
-            return variable.numpy().decode()
-        return "unknown" if spec is None else f"{spec.dtype.name} {spec.shape}"
+        return self.runtime.max_detections
 
     def predict(self, image: ImageLike) -> Detections:
         """Detections of one image: an [H, W, 3] uint8 RGB array or an image file."""
@@ -112,10 +105,7 @@ class Predictor:
         return results
 
     def _run(self, batch: np.ndarray) -> Dict[str, np.ndarray]:
-        import tensorflow as tf
-
-        out = self._serve(input_tensor=tf.constant(batch))
-        return {name: value.numpy() for name, value in out.items()}
+        return self.runtime.run(batch)
 
     def _detections(self, out: Dict[str, np.ndarray], row: int,
                     size_hw: Tuple[int, int]) -> Detections:
