@@ -347,7 +347,22 @@ def test_tfmask_box_head_picks_another_head(cfg_dir, name, expected):
     assert t.ignored == []
 
 
+def test_tfmask_depth_multiplier_narrows_the_resnet(cfg_dir):
+    t = make(cfg_dir, (r"type: 'tfmask_tiny_resnet10_fpn'",
+                       "type: 'tfmask_tiny_resnet10_fpn' tfmask_depth_multiplier: 0.5"))
+    assert t.params.task.model.backbone.resnet.depth_multiplier == 0.5
+    assert t.ignored == []
+    plain = make(cfg_dir)
+    assert plain.params.task.model.backbone.resnet.depth_multiplier == 1.0
+
+
 @pytest.mark.parametrize("sub,match", [
+    ((r"type: 'tfmask_tiny_resnet10_fpn'",
+      "type: 'faster_rcnn_inception_resnet_v2_keras' tfmask_depth_multiplier: 0.5"),
+     "tfmask_depth_multiplier applies to ResNet backbones only"),
+    ((r"type: 'tfmask_tiny_resnet10_fpn'",
+      "type: 'tfmask_tiny_resnet10_fpn' tfmask_depth_multiplier: 0"),
+     "tfmask_depth_multiplier"),
     ((r"type: 'tfmask_tiny_resnet10_fpn'",
       "type: 'tfmask_tiny_resnet10_fpn' tfmask_box_head: '3fc'"),
      "feature_extractor.tfmask_box_head '3fc' is not a box head; valid: 2fc, 4conv1fc, tiny"),

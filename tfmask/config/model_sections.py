@@ -11,7 +11,7 @@ Model Garden has the setting.
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List
 
 from tfmask.config import extractors
 from tfmask.config.fields import Fields, Ledger, to_float
@@ -81,11 +81,27 @@ def backbone(ex: Ledger) -> None:
     _features_stride(ex, fe, min_level, max_level)
     ex.update(M, {"min_level": min_level, "max_level": max_level,
                   "backbone": {"type": extractor.backbone,
-                               extractor.backbone: dict(extractor.backbone_kwargs)},
+                               extractor.backbone: dict(extractor.backbone_kwargs,
+                                                        **_depth_multiplier(fe, extractor))},
                   "norm_activation": {"use_sync_bn": False}})
     ex.set(f"{M}.decoder", {"type": "fpn", "fpn": {"num_filters": fpn.get_int(
         "additional_layer_depth", 64 if extractor.narrow else 256, minimum=1)}})
     image_size(ex, max_level)
+
+
+def _depth_multiplier(fe: Fields, extractor) -> Dict[str, float]:
+    """``feature_extractor { tfmask_depth_multiplier: 0.5 }`` (a tfmask field): every
+    convolution of a ResNet backbone gets that fraction of its filters (Model Garden's
+    ``resnet.depth_multiplier``; 0.5 costs about a quarter of the FLOPs). The demo uses
+    0.5 with the tiny model (docs/demo.md). Other backbones refuse it."""
+    if not fe.has("tfmask_depth_multiplier"):
+        return {}
+    key = "model.faster_rcnn.feature_extractor.tfmask_depth_multiplier"
+    value = fe.get_float("tfmask_depth_multiplier", minimum=0.0625, maximum=4.0)
+    if extractor.backbone != "resnet":
+        raise ConfigError(f"{key} applies to ResNet backbones only; "
+                          f"feature_extractor.type builds '{extractor.backbone}'")
+    return {"depth_multiplier": value}
 
 
 def _features_stride(ex: Ledger, fe: Fields, min_level: int, max_level: int) -> None:
