@@ -38,23 +38,39 @@ from tfmask.config.label_map import (LabelMap, class_pixels_from_specs, format_p
 from tfmask.errors import ConfigError, DataError
 
 # The tiny model's input side for the images' long side (upright): at most LONG_SIDE px
-# -> SIZE px square input. Measured on photo-like synthetic sets (docs/demo.md).
-INPUT_SIZES = ((320, 128), (800, 256), (math.inf, 384))
-MIN_STEPS, MAX_STEPS = 300, 1200
-EPOCHS = 60  # passes over the training images, within [MIN_STEPS, MAX_STEPS]
+# -> SIZE px square input, trained for at most MAX_STEPS steps: what about TRAIN_MINUTES of
+# training on 2 CPU cores allows at that size (docs/demo.md, measured on photo-like
+# synthetic sets, tfmask.data.synth_photo).
+INPUT_SIZES = ((320, 128, 1500), (800, 256, 600), (math.inf, 320, 400))
+TRAIN_MINUTES = 6
+MIN_STEPS = 300
+EPOCHS = 100  # passes over the training images, within [MIN_STEPS, the size's MAX_STEPS]
 BATCH_SIZE = 4  # the tiny config's
 _EXIF_ORIENTATION, _ROTATED = 0x0112, (5, 6, 7, 8)
 
 
 def fit_input_size(long_side_px: int) -> int:
     """The tiny model's square input size for images whose long side is ``long_side_px``."""
-    return next(size for limit, size in INPUT_SIZES if long_side_px <= limit)
+    return next(size for limit, size, _ in INPUT_SIZES if long_side_px <= limit)
 
 
-def fit_train_steps(num_train_images: int, batch_size: int = BATCH_SIZE) -> int:
-    """Training steps for ``num_train_images``: :data:`EPOCHS` passes, clamped."""
+def max_train_steps(input_size: int) -> int:
+    """The most steps the demo trains at ``input_size`` (px): the cap of the smallest
+    :data:`INPUT_SIZES` entry at least that large (inputs between them cost in between)."""
+    caps = [cap for _, size, cap in INPUT_SIZES if size >= input_size]
+    if caps:
+        return caps[0]
+    _, largest, cap = INPUT_SIZES[-1]  # larger than any entry: steps scale with 1/pixels
+    return max(MIN_STEPS // 2, int(cap * (largest / input_size) ** 2))
+
+
+def fit_train_steps(num_train_images: int, input_size: int = 256,
+                    batch_size: int = BATCH_SIZE) -> int:
+    """Training steps for ``num_train_images`` at ``input_size``: :data:`EPOCHS` passes,
+    at least :data:`MIN_STEPS` and at most :func:`max_train_steps`."""
     steps = math.ceil(EPOCHS * max(1, num_train_images) / batch_size)
-    return int(min(MAX_STEPS, max(MIN_STEPS, steps)))
+    cap = max_train_steps(input_size)
+    return int(min(cap, max(min(MIN_STEPS, cap), steps)))
 
 
 @dataclass
@@ -300,15 +316,16 @@ def plan_demo(data_dir: Path, class_pixels: Sequence[str] = (),
         mode, reason = "components", ("no train_bboxes/ XML: each class's connected regions "
                                       "become separate instances")
     n_train = max(1, round(len(images) * 0.8))
-    long_side = max(median)
+    size = int(input_size or fit_input_size(max(median)))
     return DemoPlan(
         data_dir=data_dir, label_map=label_map, label_map_kind=kind, pixel_source=source,
         class_pixels=specs, mask_kinds=dict(mask_kinds), instance_mode=mode,
         mode_reason=reason, image_formats=dict(formats), image_modes=dict(modes),
         num_images=len(images), max_size_hw=largest, median_size_hw=median, rotated=rotated,
         test_images=test if tests else None, num_test_images=len(tests),
-        input_size=int(input_size or fit_input_size(long_side)),
-        train_steps=int(fit_train_steps(n_train) if train_steps is None else train_steps))
+        input_size=size,
+        train_steps=int(fit_train_steps(n_train, size) if train_steps is None
+                        else train_steps))
 
 
 def check_input_size(size: int) -> int:
