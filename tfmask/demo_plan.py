@@ -41,7 +41,7 @@ from tfmask.errors import ConfigError, DataError
 # -> SIZE px square input, trained for at most MAX_STEPS steps: what about TRAIN_MINUTES of
 # training on 2 CPU cores allows at that size (docs/demo.md, measured on photo-like
 # synthetic sets, tfmask.data.synth_photo).
-INPUT_SIZES = ((320, 128, 1500), (800, 256, 600), (math.inf, 320, 400))
+INPUT_SIZES = ((320, 128, 900), (800, 256, 650), (math.inf, 320, 400))
 TRAIN_MINUTES = 6
 MIN_STEPS = 300
 EPOCHS = 100  # passes over the training images, within [MIN_STEPS, the size's MAX_STEPS]

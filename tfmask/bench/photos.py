@@ -11,7 +11,7 @@ Measured, each in a fresh process (``python -m tfmask.bench.photos measure
 ...``) whose peak RSS (``VmHWM``) is its own: ``convert`` (components mode, 2 workers:
 parent and largest worker) and ``infer`` (``tfmask infer`` on the photos with
 ``--min-score 0``) of an export of the tiny model at the demo's input size for
-such photos (384 px; random weights, so every image keeps its
+such photos (320 px; random weights, so every image keeps its
 ``max_total_detections`` = 20 detections, each pasted full-size).
 
 Run it with ``tfmask bench --sections photos``.
