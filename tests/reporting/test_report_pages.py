@@ -59,6 +59,21 @@ def test_dataset_page_lists_counts_problems_and_previews(records, tmp_path):
     assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
 
 
+def test_dataset_page_of_records_with_a_negative_image(tmp_path):
+    from PIL import Image
+
+    synthesize_format(tmp_path / "data", "masks", **SYNTH)
+    first = sorted((tmp_path / "data" / "train_masks").glob("*.png"))[0]
+    with Image.open(first) as mask:
+        Image.new(mask.mode, mask.size, 0).save(first)  # no objects: a negative image
+    convert(ConvertConfig(data_dir=str(tmp_path / "data"), output_dir=str(tmp_path / "rec"),
+                          instance_mode="components", val_fraction=0.0, progress=False))
+    page = dataset_page(str(tmp_path / "rec" / "*-of-*"), tmp_path / "d.html")
+    text = page.read_text()
+    assert f"{first.stem}" in text and "0 instance(s)" in text
+    assert _img_count(text) == SYNTH["num_train"]
+
+
 def test_eval_page_marks_the_miss_and_the_false_positive(eval_dir, tmp_path):
     folder, missed, fp = eval_dir
     text = eval_page(folder, tmp_path / "e.html").read_text()

@@ -103,7 +103,8 @@ def dataset_page(patterns, out_html: PathLike, gallery: int = 24,
         per_class.update(ex.class_names)
         per_image.append(len(ex.class_ids))
         boxes = ex.boxes_xyxy_px
-        sizes.extend(np.sqrt(ex.masks.reshape(len(ex.masks), -1).sum(1)).tolist())
+        if len(ex.class_ids):  # a negative image (no instances) adds no sizes
+            sizes.extend(np.sqrt(ex.masks.reshape(len(ex.masks), -1).sum(1)).tolist())
         w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         aspects.extend((w / np.maximum(h, 1e-6)).tolist())
         if len(thumbs) < gallery:
