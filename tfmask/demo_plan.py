@@ -44,7 +44,7 @@ from tfmask.errors import ConfigError, DataError
 INPUT_SIZES = ((320, 128, 900), (800, 256, 650), (math.inf, 320, 400))
 TRAIN_MINUTES = 6
 MIN_STEPS = 300
-EPOCHS = 100  # passes over the training images, within [MIN_STEPS, the size's MAX_STEPS]
+EPOCHS = 200  # passes over the training images, within [MIN_STEPS, the size's MAX_STEPS]
 BATCH_SIZE = 4  # the tiny config's
 _EXIF_ORIENTATION, _ROTATED = 0x0112, (5, 6, 7, 8)
 
