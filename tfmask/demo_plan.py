@@ -38,11 +38,10 @@ from tfmask.config.label_map import (LabelMap, class_pixels_from_specs, format_p
 from tfmask.errors import ConfigError, DataError
 
 # The tiny model's input side for the images' long side (upright): at most LONG_SIDE px
-# -> SIZE px square input, trained for at most MAX_STEPS steps: what about TRAIN_MINUTES of
+# -> SIZE px square input, trained for at most MAX_STEPS steps: what about 6 minutes of
 # training on 2 CPU cores allows at that size (docs/demo.md, measured on photo-like
 # synthetic sets, tfmask.data.synth_photo).
 INPUT_SIZES = ((320, 128, 900), (800, 256, 650), (math.inf, 320, 400))
-TRAIN_MINUTES = 6
 MIN_STEPS = 300
 EPOCHS = 200  # passes over the training images, within [MIN_STEPS, the size's MAX_STEPS]
 BATCH_SIZE = 4  # the tiny config's
