@@ -34,8 +34,12 @@ def test_every_row_is_a_finite_comparison(section):
         assert row.baseline and row.baseline > 0 and row.ratio > 0, row
         assert math.isfinite(row.ratio), row
         assert row.target is not None and not row.higher_is_better
-    if "bfloat16" not in section.details["tfmask"]["inference"]:
+    if "bfloat16" in section.details["tfmask"]["inference"]:
+        assert "R50-FPN training step, 128 px, batch 1, bfloat16" in names
+        assert len(section.details["torchvision"]["bfloat16_train_step_s"]) == cfg["train_steps"]
+    else:
         assert "no native bfloat16" in section.details["bfloat16"]
+    assert section.details["tfmask"]["square_frame"] == {}  # full mode only
 
 
 @pytest.mark.slow  # ~4 min on 2 cores: graph building dominates
@@ -57,6 +61,13 @@ def test_both_sides_ran_with_the_same_numbers(section):
             == runs
     assert len(section.details["tfmask"]["train_step_s"]) == cfg["train_steps"]
     assert len(theirs["train_step_s"]) == cfg["train_steps"]
+
+
+def test_the_fitted_frame_holds_the_resized_photo_in_multiples_of_the_stride():
+    assert peers.fitted_frame([384, 512], 512, 64) == [384, 512]
+    assert peers.fitted_frame([384, 512], 640, 64) == [512, 640]  # 640x480 content
+    assert peers.fitted_frame([512, 384], 640, 64) == [640, 512]  # portrait
+    assert peers.fitted_frame([96, 128], 128, 64) == [128, 128]  # quick mode: square
 
 
 def test_full_settings_are_the_benchmarks():

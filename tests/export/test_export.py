@@ -248,12 +248,12 @@ def test_a_failed_export_leaves_no_partial_folder_and_keeps_a_good_one(
 def test_verification_names_the_output_that_differs():
     want = {"detection_boxes": np.zeros((1, 2, 4)), "detection_classes": np.ones((1, 2))}
     got = {"detection_boxes": np.zeros((1, 2, 4)), "detection_classes": np.ones((1, 2))}
-    assert export._compare(want, got) == {"detection_boxes": 0.0, "detection_classes": 0.0}
+    assert export.compare_outputs(want, got) == {"detection_boxes": 0.0, "detection_classes": 0.0}
     got["detection_boxes"] = np.full((1, 2, 4), 1e-3)
     with pytest.raises(export.ExportVerificationError, match="'detection_boxes'.*0.001"):
-        export._compare(want, got)
+        export.compare_outputs(want, got)
     with pytest.raises(export.ExportVerificationError, match="no output 'detection_classes'"):
-        export._compare(want, {"detection_boxes": want["detection_boxes"]})
+        export.compare_outputs(want, {"detection_boxes": want["detection_boxes"]})
 
 
 def _detections(scores, boxes, classes, slots=4, m=3):
@@ -288,7 +288,7 @@ def test_verification_matches_detections_whose_near_tied_scores_swapped():
     want = _detections([0.5, 0.2400010, 0.2400005], BOXES, [1, 2, 2])
     got = _swapped(want, 1, 2)
     got["detection_scores"][0, 1:3] = [0.2400006, 0.2400009]  # now in the other order
-    diffs = export._compare(want, got)
+    diffs = export.compare_outputs(want, got)
     assert diffs["detection_boxes"] == 0.0 and diffs["detection_masks"] == 0.0
     assert diffs["detection_scores"] == pytest.approx(1e-7, rel=1e-3)
     assert diffs["detection_masks_reframed"] == 0.0
@@ -318,7 +318,7 @@ def test_verification_of_matched_detections_still_catches_a_real_difference(chan
     else:
         got = _detections([0.5, 0.2400010], BOXES[:2], [1, 2])
     with pytest.raises(export.ExportVerificationError, match=f"'{output}'"):
-        export._compare(want, got)
+        export.compare_outputs(want, got)
 
 
 def test_cli_missing_checkpoint_is_one_error_line(tmp_path, tmp_path_factory, capsys):

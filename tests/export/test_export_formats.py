@@ -119,7 +119,7 @@ def test_onnx_runtime_returns_the_savedmodel_signature(onnx_export, tmp_path_fac
     assert {k: (v.dtype, v.shape) for k, v in got.items()} == \
         {k: (v.dtype, v.shape) for k, v in want.items()}
     assert want["num_detections"].tolist() == [20.0, 20.0]
-    diffs = exporter._compare(want, got, convert.TOLERANCE["onnx"])
+    diffs = exporter.compare_outputs(want, got, convert.TOLERANCE["onnx"])
     assert diffs["detection_classes"] == 0.0
 
 
@@ -243,7 +243,7 @@ def test_openvino_export_is_verified_and_predicts_as_the_savedmodel(tmp_path_fac
     want = runtimes.open_runtime(out, fmt="savedmodel").run(batch)
     assert {k: (v.dtype, v.shape) for k, v in got.items()} == \
         {k: (v.dtype, v.shape) for k, v in want.items()}
-    exporter._compare(want, got, convert.TOLERANCE["openvino"])
+    exporter.compare_outputs(want, got, convert.TOLERANCE["openvino"])
     _assert_same_detections(Predictor(out, min_score=0.0, runtime="savedmodel").predict(image),
                             Predictor(out, min_score=0.0).predict(image))
 

@@ -6,7 +6,7 @@ users leaving the OD API pick. Both models are built from random weights
 config tfmask translates and written into torchvision's constructor:
 
 * inference on 512x384 photos at 512 px longer side (torchvision ``min_size``
-  384 / ``max_size`` 512; tfmask pads to 512x512), 1,000 test proposals (RPN
+  384 / ``max_size`` 512), 1,000 test proposals (RPN
   pre-NMS top-k per level and post-NMS), NMS thresholds, 100 detections that
   all go through the mask head (score threshold 0 on both: torchvision's
   ``box_score_thresh=0``), masks pasted onto the image on both
@@ -14,6 +14,13 @@ config tfmask translates and written into torchvision's constructor:
 * the steady-state training step at 640 px, batch 1, on one synthesized
   record held in memory (input excluded on both): 512 sampled ROIs, RPN
   minibatch 256, train proposals, SGD with momentum;
+* the frame: torchvision computes on the resized photo (640x480 when
+  training), tfmask on a frame of fixed size, a multiple of ``2**max_level``.
+  The rows with targets use the smallest such frame that holds the resized
+  photo (:func:`fitted_frame`: 384x512 for inference, 512x640 for training,
+  what ``fixed_shape_resizer`` of that size gives a user with 4:3 photos); two
+  more rows (full mode) give the config's square ``pad_to_max_dimension``
+  frame, a quarter of it padding here;
 * the box head of both is 2 fully connected layers of 1024 (torchvision's
   ``TwoMLPHead``; Model Garden ``detection_head`` ``num_convs 0, num_fcs 2,
   fc_dims 1024``, the OD API's ResNet-FPN box classifier), mask head 4 convs of
@@ -24,8 +31,9 @@ TensorFlow's default pools). torchvision runs in its own process
 (:mod:`tfmask.bench.peers_torchvision`) so the two libraries' thread pools
 never meet. tfmask's side is the SavedModel that
 ``tfmask export`` writes (:class:`~tfmask.export.serving.DetectionServing`),
-reloaded; bfloat16 rows (tfmask's bfloat16 export vs torchvision's CPU
-autocast) are measured only where the CPU has native bfloat16. Ratios are
+reloaded; bfloat16 rows (tfmask's bfloat16 export and ``--mixed_precision
+bfloat16`` training vs torchvision's CPU autocast) are measured only where the
+CPU has native bfloat16. Ratios are
 torchvision / tfmask (> 1: tfmask faster). ``--quick`` (the test suite's)
 measures the same things at 128 px with few proposals, ROIs and detections,
 batch 2 in place of 4, one timed run or step after one warm-up. Run::
@@ -35,6 +43,7 @@ batch 2 in place of 4, one timed run or step after one warm-up. Run::
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
@@ -89,9 +98,20 @@ def _records(work_dir: Path, image_hw) -> Path:
     return records
 
 
-def _experiment(work_dir: Path, records: Path, size: int, cfg: dict, name: str):
+def fitted_frame(image_hw, size: int, stride: int) -> List[int]:
+    """[h, w]: the smallest frame in multiples of ``stride`` holding an ``image_hw`` photo
+    scaled so that its longer side is ``size`` (what torchvision computes on, padded to
+    Model Garden's ``2**max_level``): 512x384 at 512 px -> [384, 512]; at 640 -> [512, 640]."""
+    scale = size / max(image_hw)
+    return [int(math.ceil(round(side * scale) / stride) * stride) for side in image_hw]
+
+
+def _experiment(work_dir: Path, records: Path, size: int, cfg: dict, name: str,
+                frame: str = "fitted"):
     """tfmask's experiment for the R50-FPN config at ``size`` px with the section's head,
-    proposal and detection counts."""
+    proposal and detection counts. ``frame``: ``square`` keeps the config's
+    ``size`` x ``size`` (``pad_to_max_dimension``), ``fitted`` uses :func:`fitted_frame`
+    of the section's photos (as ``fixed_shape_resizer`` of that size would)."""
     from tfmask.config import edit, experiment
     from tfmask.config.label_map import read_label_map
     from tfmask.config.textproto import read_text_file, write_text_file
@@ -116,6 +136,8 @@ def _experiment(work_dir: Path, records: Path, size: int, cfg: dict, name: str):
         model.roi_generator.num_proposals = cfg["train_proposals"]
     if "sampled_rois" in cfg:
         model.roi_sampler.num_sampled_rois = cfg["sampled_rois"]
+    if frame == "fitted":
+        model.input_size = [*fitted_frame(cfg["image_hw"], size, 2 ** model.max_level), 3]
     return exp
 
 
@@ -167,11 +189,13 @@ def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) ->
         generator.nms_version = "batched"
     prep = Preprocessing.from_model_config(params.task.model)
     tf_keras.utils.set_random_seed(0)
+    # Model Garden's heads make their layers on the first call, so it runs under the
+    # policy too (as tfmask export's restore_model does): else they compute in float32.
     with compute_policy(precision):
         model = factory.build_maskrcnn(
             input_specs=tf_keras.layers.InputSpec(shape=[None, *prep.padded_hw, 3]),
             model_config=params.task.model)
-    detect(model, prep, tf.zeros([1, *prep.padded_hw, 3], tf.uint8))
+        detect(model, prep, tf.zeros([1, *prep.padded_hw, 3], tf.uint8))
     module = DetectionServing(model, prep, "image_tensor", full_image_masks=True)
     out_dir = work_dir / f"saved_model_{precision}"
     tf.saved_model.save(module, str(out_dir),
@@ -191,35 +215,39 @@ def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) ->
     return result
 
 
-def _tfmask_training(exp, cfg: dict) -> List[float]:
+def _tfmask_training(exp, cfg: dict, precision: str = "float32") -> List[float]:
     """Seconds per steady-state ``trainer.train(1)`` on one cached batch (tfmask's task,
-    Model Garden's trainer, as ``tfmask train`` builds them)."""
+    Model Garden's trainer, as ``tfmask train`` builds them); ``precision`` ``bfloat16``
+    is ``tfmask train --mixed_precision bfloat16`` (Keras' mixed policy)."""
     import tensorflow as tf
     from official.core import task_factory, train_utils
 
     from tfmask.config.experiment import RunOptions, apply_options
+    from tfmask.export.precision import compute_policy
     from tfmask.training import distribute
 
     steps = cfg["train_warmup"] + cfg["train_steps"]
-    apply_options(exp, RunOptions(num_train_steps=steps + 1, checkpoint_every_n=steps + 1))
+    apply_options(exp, RunOptions(num_train_steps=steps + 1, checkpoint_every_n=steps + 1,
+                                  mixed_precision=precision))
     params = exp.params
-    strategy = distribute.create_strategy(params)
-    with strategy.scope():
-        task = task_factory.get_task(params.task)
-        trainer = train_utils.create_trainer(params, task, train=True, evaluate=False,
-                                             checkpoint_exporter=None)
-    batch = next(iter(task.build_inputs(params.task.train_data)))
-    cached = trainer.distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat())
-    engine_private.set_train_iterator(trainer, iter(cached))
-    one = tf.constant(1, tf.int32)
     times = []
-    with strategy.scope():
-        for i in range(steps):
-            start = time.perf_counter()
-            trainer.train(one)
-            trainer.global_step.numpy()  # the step is done
-            if i >= cfg["train_warmup"]:
-                times.append(time.perf_counter() - start)
+    with compute_policy(precision):  # as tfmask train sets it for the run
+        strategy = distribute.create_strategy(params)
+        with strategy.scope():
+            task = task_factory.get_task(params.task)
+            trainer = train_utils.create_trainer(params, task, train=True, evaluate=False,
+                                                 checkpoint_exporter=None)
+        batch = next(iter(task.build_inputs(params.task.train_data)))
+        cached = trainer.distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat())
+        engine_private.set_train_iterator(trainer, iter(cached))
+        one = tf.constant(1, tf.int32)
+        with strategy.scope():
+            for i in range(steps):
+                start = time.perf_counter()
+                trainer.train(one)
+                trainer.global_step.numpy()  # the step is done
+                if i >= cfg["train_warmup"]:
+                    times.append(time.perf_counter() - start)
     return times
 
 
@@ -256,29 +284,50 @@ def run(work_dir: Path, quick: bool) -> Section:
     images = _images(records, max(batch for batch, _ in batch_runs(cfg)))
     infer_exp = _experiment(work_dir, records, cfg["infer_size"], cfg, "r50_infer")
     tv = torchvision_settings(infer_exp.params, cfg)
-    train_exp = _experiment(work_dir, records, cfg["train_size"], cfg, "r50_train")
     section.details["torchvision_arguments"] = tv
+    section.details["frame_hw"] = {
+        "inference": list(infer_exp.params.task.model.input_size[:2]),
+        "training": fitted_frame(cfg["image_hw"], cfg["train_size"],
+                                 2 ** infer_exp.params.task.model.max_level),
+        "square": "the config's pad_to_max_dimension frame, size x size"}
     spec = _torchvision_spec(work_dir, records, images, cfg, tv, threads, bf16)
     phases = section.details.setdefault("phase_s", {})
     with Timer() as t:
         theirs = run_torchvision(spec, work_dir)
     phases["torchvision"] = round(t.seconds, 1)
-    with Timer() as t:
-        ours = {"float32": _tfmask_inference(infer_exp, work_dir, images, cfg, "float32")}
-    phases["tfmask_inference_float32"] = round(t.seconds, 1)
-    if bf16:
-        bf16_exp = _experiment(work_dir, records, cfg["infer_size"], cfg, "r50_infer_bf16")
-        ours["bfloat16"] = _tfmask_inference(bf16_exp, work_dir, images, cfg, "bfloat16")
-    else:
+    precisions = ["float32"] + (["bfloat16"] if bf16 else [])
+    if not bf16:
         section.details["bfloat16"] = (f"not measured: {cpu_features.describe()} has no native "
                                        "bfloat16 (tfmask refuses it there; torch would emulate)")
-    with Timer() as t:
-        train_s = _tfmask_training(train_exp, cfg)
-    phases["tfmask_training"] = round(t.seconds, 1)
-    section.details.update(tfmask={"inference": ours, "train_step_s": [round(t, 4) for t
-                                                                        in train_s]},
-                           torchvision=theirs)
-    section.rows.extend(_rows(cfg, tv, threads, bf16, ours, train_s, theirs))
+    ours, train_s = {}, {}
+    for precision in precisions:
+        with Timer() as t:
+            exp = _experiment(work_dir, records, cfg["infer_size"], cfg, f"r50_infer_{precision}")
+            ours[precision] = _tfmask_inference(exp, work_dir, images, cfg, precision)
+        phases[f"tfmask_inference_{precision}"] = round(t.seconds, 1)
+        with Timer() as t:
+            exp = _experiment(work_dir, records, cfg["train_size"], cfg, f"r50_train_{precision}")
+            train_s[precision] = _tfmask_training(exp, cfg, precision)
+        phases[f"tfmask_training_{precision}"] = round(t.seconds, 1)
+    square = {}
+    if not quick:  # what the padding of the config's square frame costs (quick: the same frame)
+        with Timer() as t:
+            exp = _experiment(work_dir, records, cfg["infer_size"], cfg, "r50_infer_square",
+                              frame="square")
+            square["inference_b1_ms"] = _tfmask_inference(
+                exp, work_dir, images, {k: v for k, v in cfg.items()
+                                        if not k.startswith("runs_b") or k == "runs_b1"},
+                "float32")["b1_ms"]
+            exp = _experiment(work_dir, records, cfg["train_size"], cfg, "r50_train_square",
+                              frame="square")
+            square["train_step_s"] = _tfmask_training(exp, cfg)
+        phases["tfmask_square_frame"] = round(t.seconds, 1)
+    section.details.update(
+        tfmask={"inference": ours, "train_step_s": [round(t, 4) for t in train_s["float32"]],
+                "bfloat16_train_step_s": [round(t, 4) for t in train_s.get("bfloat16", [])],
+                "square_frame": square},
+        torchvision=theirs)
+    section.rows.extend(_rows(cfg, tv, threads, bf16, ours, train_s, theirs, square))
     return section
 
 
@@ -294,12 +343,14 @@ def _torchvision_spec(work_dir: Path, records: Path, images, cfg: dict, tv: dict
 
 
 def _rows(cfg: dict, tv: dict, threads: int, bf16: bool, ours: Dict[str, dict],
-          train_s: List[float], theirs: dict) -> List[Row]:
-    """Inference latency per precision and batch size, the training step, best vs best."""
+          train_s: Dict[str, List[float]], theirs: dict, square: dict) -> List[Row]:
+    """Inference latency per precision and batch size, the training step per precision,
+    the square frame's cost (full mode), best against best."""
     rows = []
     same = (f"{cfg['image_hw'][1]}x{cfg['image_hw'][0]} photos at {cfg['infer_size']} px, "
             f"{cfg['test_proposals']} test proposals, {cfg['detections']} detections masked "
-            f"(score threshold 0), 2fc-1024 box head, random weights, {threads} threads")
+            f"(score threshold 0), 2fc-1024 box head, random weights, {threads} threads; "
+            "tfmask's frame fitted to the photos")
     for precision, result in ours.items():
         for batch, _ in batch_runs(cfg):
             t_ms, v_ms = result[f"b{batch}_ms"], theirs[f"{precision}_b{batch}_ms"]
@@ -310,13 +361,29 @@ def _rows(cfg: dict, tv: dict, threads: int, bf16: bool, ours: Dict[str, dict],
                 f"target: <= 0.6x torchvision's latency. {same}; median of {len(t_ms)} runs; "
                 f"detections per image {result[f'b{batch}_detections']:.0f} vs "
                 f"{theirs[f'{precision}_b{batch}_detections']:.0f}"))
-    rows.append(Row(
-        f"R50-FPN training step, {cfg['train_size']} px, batch 1", 1000 * _med(train_s), "ms",
-        False, 1000 * _med(theirs["train_step_s"]), "torchvision maskrcnn_resnet50_fpn (SGD)",
-        TRAINING_TARGET,
-        f"target: <= 0.8x torchvision's step. Steady state, one example in memory, "
-        f"{tv['box_batch_size_per_image']} sampled ROIs, {tv['rpn_post_nms_top_n_train']} "
-        f"train proposals; median of {len(train_s)} steps after {cfg['train_warmup']}"))
+    for precision, steps in train_s.items():
+        key = "train_step_s" if precision == "float32" else f"{precision}_train_step_s"
+        rows.append(Row(
+            f"R50-FPN training step, {cfg['train_size']} px, batch 1"
+            + ("" if precision == "float32" else f", {precision}"), 1000 * _med(steps), "ms",
+            False, 1000 * _med(theirs[key]), "torchvision maskrcnn_resnet50_fpn (SGD"
+            + (", CPU autocast)" if precision == "bfloat16" else ")"), TRAINING_TARGET,
+            f"target: <= 0.8x torchvision's step. Steady state, one example in memory, "
+            f"{tv['box_batch_size_per_image']} sampled ROIs, {tv['rpn_post_nms_top_n_train']} "
+            f"train proposals, tfmask's frame fitted to the photo; median of {len(steps)} "
+            f"steps after {cfg['train_warmup']}"))
+    if square:
+        rows.append(Row(
+            f"R50-FPN inference latency, batch 1, float32, square {cfg['infer_size']} px frame",
+            _med(square["inference_b1_ms"]), "ms", False, _med(theirs["float32_b1_ms"]),
+            "torchvision maskrcnn_resnet50_fpn", None,
+            "the config's pad_to_max_dimension frame: a quarter of it is padding for 4:3 "
+            "photos (torchvision pads a batch to its largest image only)"))
+        rows.append(Row(
+            f"R50-FPN training step, {cfg['train_size']} px, batch 1, float32, square frame",
+            1000 * _med(square["train_step_s"]), "ms", False,
+            1000 * _med(theirs["train_step_s"]), "torchvision maskrcnn_resnet50_fpn (SGD)",
+            None, "the config's square frame (pad_to_max_dimension)"))
     best_ours = min((_med(r["b1_ms"]), p) for p, r in ours.items())
     best_theirs = min((_med(theirs[f"{p}_b1_ms"]), p) for p in
                       (["float32", "bfloat16"] if bf16 else ["float32"]))

@@ -21,7 +21,7 @@ in-memory model; the folder is swapped in only when this check passes too::
 
 The check runs the converted model and the SavedModel on the same images (the
 SavedModel check's image and a batch of two at another size) and compares their
-outputs as :func:`tfmask.export.exporter._compare` does, detections paired as
+outputs as :func:`tfmask.export.verify.compare_outputs` does, detections paired as
 sets, within ``TOLERANCE[format]``.
 """
 
@@ -38,7 +38,7 @@ from tfmask.export.formats import MODEL_PATHS, ExportInfo, require_module
 
 SIGNATURE = "serving_default"
 # Converted vs SavedModel, normalized boxes and scores (masks: at least 1e-3, see
-# exporter._compare). Measured on the tiny model: ONNX Runtime 1e-6 (boxes, scores),
+# verify.compare_outputs). Measured on the tiny model: ONNX Runtime 1e-6 (boxes, scores),
 # 1e-5 (masks); OpenVINO 1e-7 / 3e-6. Both runtimes use their own convolution
 # kernels, so a deep backbone's float32 rounding differs more than the
 # SavedModel's from the in-memory model: twice the SavedModel check's 1e-4.
@@ -124,7 +124,7 @@ _CONVERTERS = {"onnx": to_onnx, "openvino": to_openvino}
 
 def check_inputs(input_type: str) -> Tuple[np.ndarray, ...]:
     """The check batches in ``input_type``'s dtype: [1, 100, 150, 3] and [2, 160, 120, 3]."""
-    from tfmask.export.exporter import verification_image
+    from tfmask.export.verify import verification_image
 
     first = verification_image()
     second = verification_image(SECOND_CHECK_HW)
@@ -141,7 +141,7 @@ def verify_converted(export_dir: Path, info: ExportInfo) -> Dict[str, float]:
       ExportVerificationError: an output is missing, has another shape or differs
         by more than ``TOLERANCE[info.format]`` (named).
     """
-    from tfmask.export.exporter import _compare
+    from tfmask.export.verify import compare_outputs
     from tfmask.inference.runtimes import open_runtime
 
     saved = open_runtime(export_dir, fmt="savedmodel", info=info)
@@ -149,7 +149,7 @@ def verify_converted(export_dir: Path, info: ExportInfo) -> Dict[str, float]:
     label = {"onnx": "the ONNX model", "openvino": "the OpenVINO model"}[info.format]
     diffs: Dict[str, float] = {}
     for batch in check_inputs(info.input_type):
-        got = _compare(saved.run(batch), converted.run(batch), TOLERANCE[info.format],
+        got = compare_outputs(saved.run(batch), converted.run(batch), TOLERANCE[info.format],
                        names=("the SavedModel", label))
         for name, diff in got.items():
             diffs[name] = max(diff, diffs.get(name, 0.0))

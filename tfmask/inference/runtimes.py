@@ -145,14 +145,19 @@ class OnnxRuntime(Runtime):
 
 class OpenVinoRuntime(OnnxRuntime):
     """``openvino/model.xml`` compiled for OpenVINO's CPU device, ``PERFORMANCE_HINT:
-    LATENCY`` (one request at a time, all cores on it)."""
+    LATENCY`` (one request at a time, all cores on it), in float32.
+
+    ``INFERENCE_PRECISION_HINT: f32`` is explicit: on CPUs with AMX or avx512_bf16,
+    OpenVINO's CPU plugin otherwise computes in bfloat16 by default, and the
+    export's float32 masks then differ from the SavedModel's by up to ~0.7 (what
+    the conversion check caught on such a machine)."""
 
     format = "openvino"
 
     def __init__(self, export_dir: Path, info: ExportInfo):  # noqa: super-init-not-called
         Runtime.__init__(self, export_dir, info)
         ov = require_module("openvino", "openvino")
-        config = {"PERFORMANCE_HINT": "LATENCY"}
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
         threads = os.environ.get("TFMASK_RUNTIME_THREADS")
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)

@@ -5,6 +5,9 @@ backbone Model Garden builds (its own and the ones :mod:`tfmask.training.task`
 registers), and :func:`tfmask.modeling.torchvision.detector.build_model` for
 ``backbone.type: torchvision_resnet50_fpn`` (torchvision's whole detector, not
 only a backbone). The training task and the exporter both call it.
+
+Either way the mask branch trains on foreground ROIs only
+(:mod:`tfmask.modeling.foreground_masks`); inference is Model Garden's.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ def build_maskrcnn(input_specs, model_config, l2_regularizer=None):
       model_config: Model Garden's ``MaskRCNN`` config (tfmask's subclass).
       l2_regularizer: a Keras regularizer for the kernels, or None.
     """
+    from tfmask.modeling.foreground_masks import foreground_mask_training
+
     if is_torchvision(model_config):
         from tfmask.modeling.torchvision.detector import build_model
 
-        return build_model(model_config, l2_regularizer)
+        return foreground_mask_training(build_model(model_config, l2_regularizer))
     from official.vision.modeling import factory
 
-    return factory.build_maskrcnn(input_specs=input_specs, model_config=model_config,
-                                  l2_regularizer=l2_regularizer)
+    return foreground_mask_training(factory.build_maskrcnn(
+        input_specs=input_specs, model_config=model_config, l2_regularizer=l2_regularizer))

@@ -218,13 +218,12 @@ class MaskRCNNTask(maskrcnn.MaskRCNNTask):
         return reader.read(input_context=input_context)
 
     def build_model(self) -> tf_keras.Model:
-        """Model Garden's ``build_model``; for ``torchvision_resnet50_fpn`` the same steps
-        with :func:`tfmask.modeling.factory.build_maskrcnn`."""
+        """Model Garden's ``build_model`` steps with
+        :func:`tfmask.modeling.factory.build_maskrcnn` (torchvision's model too, and the
+        mask branch trained on foreground ROIs only)."""
         from tfmask.modeling.factory import build_maskrcnn
 
         model_cfg = self.task_config.model
-        if model_cfg.backbone.type != TORCHVISION_TYPE:
-            return super().build_model()
         decay = self.task_config.losses.l2_weight_decay
         # Halved as Model Garden does: Keras' l2 is twice tf.nn.l2_loss.
         model = build_maskrcnn(
