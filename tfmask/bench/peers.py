@@ -285,10 +285,7 @@ def run(work_dir: Path, quick: bool) -> Section:
     infer_exp = _experiment(work_dir, records, cfg["infer_size"], cfg, "r50_infer")
     tv = torchvision_settings(infer_exp.params, cfg)
     section.details["torchvision_arguments"] = tv
-    section.details["frame_hw"] = {
-        "inference": list(infer_exp.params.task.model.input_size[:2]),
-        "training": fitted_frame(cfg["image_hw"], cfg["train_size"],
-                                 2 ** infer_exp.params.task.model.max_level),
+    frames = section.details["frame_hw"] = {
         "square": "the config's pad_to_max_dimension frame, size x size"}
     spec = _torchvision_spec(work_dir, records, images, cfg, tv, threads, bf16)
     phases = section.details.setdefault("phase_s", {})
@@ -303,10 +300,12 @@ def run(work_dir: Path, quick: bool) -> Section:
     for precision in precisions:
         with Timer() as t:
             exp = _experiment(work_dir, records, cfg["infer_size"], cfg, f"r50_infer_{precision}")
+            frames["inference"] = list(exp.params.task.model.input_size[:2])
             ours[precision] = _tfmask_inference(exp, work_dir, images, cfg, precision)
         phases[f"tfmask_inference_{precision}"] = round(t.seconds, 1)
         with Timer() as t:
             exp = _experiment(work_dir, records, cfg["train_size"], cfg, f"r50_train_{precision}")
+            frames["training"] = list(exp.params.task.model.input_size[:2])
             train_s[precision] = _tfmask_training(exp, cfg, precision)
         phases[f"tfmask_training_{precision}"] = round(t.seconds, 1)
     square = {}

@@ -150,7 +150,7 @@ def verify_converted(export_dir: Path, info: ExportInfo) -> Dict[str, float]:
     diffs: Dict[str, float] = {}
     for batch in check_inputs(info.input_type):
         got = compare_outputs(saved.run(batch), converted.run(batch), TOLERANCE[info.format],
-                       names=("the SavedModel", label))
+                              names=("the SavedModel", label))
         for name, diff in got.items():
             diffs[name] = max(diff, diffs.get(name, 0.0))
     return diffs

@@ -23,12 +23,12 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterator
 
 import tensorflow as tf
 
 from tfmask.atomic import atomic_dir, restore_aside_dir
-from tfmask.errors import ConfigError, DataError, PathLike, TfmaskError
+from tfmask.errors import ConfigError, DataError, PathLike
 from tfmask.export.precision import check_export_precision, compute_policy
 from tfmask.export.serving import (INPUT_NAME, INPUT_TYPES, DetectionServing,  # noqa: F401
                                    Preprocessing, detect, input_spec)

@@ -149,8 +149,9 @@ class OpenVinoRuntime(OnnxRuntime):
 
     ``INFERENCE_PRECISION_HINT: f32`` is explicit: on CPUs with AMX or avx512_bf16,
     OpenVINO's CPU plugin otherwise computes in bfloat16 by default, and the
-    export's float32 masks then differ from the SavedModel's by up to ~0.7 (what
-    the conversion check caught on such a machine)."""
+    float32 export would then be checked and run at another precision than the
+    SavedModel's (the likely cause of a mask mismatch of 0.72 the conversion check
+    once reported; not re-run since)."""
 
     format = "openvino"
 
