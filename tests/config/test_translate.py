@@ -347,6 +347,13 @@ def test_tfmask_box_head_picks_another_head(cfg_dir, name, expected):
     assert t.ignored == []
 
 
+def test_proposals_use_tensorflows_combined_nms(cfg_dir):
+    """The RPN's per-level NMS runs in TF's CombinedNonMaxSuppression kernel
+    (tests/modeling/test_proposal_nms.py compares it with Model Garden's padded NMS)."""
+    t = make(cfg_dir)
+    assert t.params.task.model.roi_generator.use_batched_nms is True
+
+
 def test_tfmask_depth_multiplier_narrows_the_resnet(cfg_dir):
     t = make(cfg_dir, (r"type: 'tfmask_tiny_resnet10_fpn'",
                        "type: 'tfmask_tiny_resnet10_fpn' tfmask_depth_multiplier: 0.5"))

@@ -281,3 +281,22 @@ def test_a_failed_conversion_check_keeps_the_previous_export(onnx_export, tmp_pa
         capsys.readouterr().err
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert not [p for p in tmp_path.iterdir() if p.name != "export"]
+
+
+@pytest.mark.parametrize("fmt,batched", [("savedmodel", True), ("onnx", False),
+                                         ("openvino", False)])
+def test_converted_exports_get_the_padded_proposal_nms(fmt, batched):
+    """OpenVINO cannot convert CombinedNonMaxSuppression and tf2onnx's conversion
+    disagreed with TensorFlow: their exports swap Model Garden's padded NMS in for the
+    proposals, and say so."""
+    from official.core import exp_factory
+
+    from tfmask.export.exporter import _serving_params
+
+    params = exp_factory.get_exp_config("maskrcnn_resnetfpn_coco")
+    params.task.model.roi_generator.use_batched_nms = True
+    said = []
+    out = _serving_params(params, said.append, fmt)
+    assert out.task.model.roi_generator.use_batched_nms is batched
+    assert any("padded NMS" in line for line in said) is not batched
+

@@ -7,7 +7,9 @@ config tfmask translates and written into torchvision's constructor:
 
 * inference on 512x384 photos at 512 px longer side (torchvision ``min_size``
   384 / ``max_size`` 512), 1,000 test proposals (RPN
-  pre-NMS top-k per level and post-NMS), NMS thresholds, 100 detections that
+  pre-NMS top-k per level and post-NMS; tfmask's combined NMS kernel considers
+  every anchor of a level, so it does no less work than a top-k first), NMS
+  thresholds, 100 detections that
   all go through the mask head (score threshold 0 on both: torchvision's
   ``box_score_thresh=0``), masks pasted onto the image on both
   (``--full_image_masks``); latency at batch 1 and 4, outputs fetched;
@@ -176,12 +178,12 @@ def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) ->
     """Latency of the reloaded SavedModel (tfmask export's module) at each batch size, ms."""
     import tensorflow as tf
     import tf_keras
-    from official.vision.modeling import factory
 
     import tfmask.training.task  # noqa: F401  registers tfmask's backbones
     from tfmask.export.exporter import _DYNAMIC_BATCH_NMS
     from tfmask.export.precision import compute_policy
     from tfmask.export.serving import DetectionServing, Preprocessing, detect
+    from tfmask.modeling import factory  # as tfmask export builds it
 
     params = exp.params
     generator = params.task.model.detection_generator

@@ -155,9 +155,12 @@ def _check_output_dir(out: Path) -> None:
                           params=("export_dir",))
 
 
-def _serving_params(params, say: Callable[[str], None]):
-    """``params`` as exported: warns of a detection limit below the densest image and
-    swaps an NMS that needs a fixed batch size for ``batched``."""
+def _serving_params(params, say: Callable[[str], None], fmt: str = "savedmodel"):
+    """``params`` as exported: warns of a detection limit below the densest image,
+    swaps an NMS that needs a fixed batch size for ``batched``, and for the converted
+    formats (``onnx``, ``openvino``) gives the proposals Model Garden's padded NMS:
+    OpenVINO cannot convert TensorFlow's CombinedNonMaxSuppression, and tf2onnx's
+    conversion of it picked other proposals than TensorFlow on some test images."""
     from tfmask.training.records_check import detections_limit_warning
 
     too_few = detections_limit_warning(params)  # dense scenes: the model's output capacity
@@ -168,6 +171,11 @@ def _serving_params(params, say: Callable[[str], None]):
         say(f"nms_version '{generator.nms_version}' needs a fixed batch size; exporting "
             "with 'batched'")
         generator.nms_version = "batched"
+    proposals = params.task.model.roi_generator
+    if fmt in ("onnx", "openvino") and proposals.use_batched_nms:
+        say(f"{fmt}: proposals use Model Garden's padded NMS (TensorFlow's "
+            "CombinedNonMaxSuppression does not convert faithfully)")
+        proposals.use_batched_nms = False
     return params
 
 
@@ -236,7 +244,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
     restore_aside_dir(out)  # a swap interrupted by a kill is undone first
     _check_output_dir(out)
     translation = translate(pipeline_config_path)
-    params = _serving_params(translation.params, say)
+    params = _serving_params(translation.params, say, format)
     checkpoint = find_checkpoint(trained_checkpoint_dir)
     say(f"restoring {checkpoint}")
     with compute_policy(mixed_precision):  # layers keep the policy they are built with
