@@ -6,10 +6,9 @@ kernel instead of Model Garden's padded, tiled NMS (the same greedy NMS;
 ``tests/modeling/test_proposal_nms.py``), ~100 ms less per 512 px ResNet-50-FPN
 image on 2 CPU cores. That kernel takes float32 boxes and scores only, while
 under ``--mixed_precision bfloat16`` the RPN's outputs are bfloat16.
-:class:`Float32Proposals` decodes, clips and suppresses in float32 (also
-sparing proposal coordinates bfloat16's 8-bit mantissa, 2 px steps at 512 px)
-and hands the ROIs back in the RPN's dtype, so the rest of the model computes
-as before.
+:class:`Float32Proposals` decodes, clips and suppresses in float32 and rounds
+the ROIs to the RPN's dtype at the end, so the rest of the model gets what it
+got before.
 """
 
 from __future__ import annotations
