@@ -35,6 +35,8 @@ from official.vision.modeling import maskrcnn_model
 from official.vision.modeling.heads import instance_heads
 from official.vision.modeling.layers import mask_sampler
 
+from tfmask.modeling.rebuild import recast, with_layers
+
 
 def foreground_prefix(classes: tf.Tensor) -> tf.Tensor:
     """The number of leading ROIs to keep: the most ``classes > 0`` of any image of the
@@ -91,10 +93,7 @@ def foreground_mask_training(model: maskrcnn_model.MaskRCNNModel
     count (torchvision's), keeps its head."""
     if model.mask_head is None or isinstance(model.mask_sampler, ForegroundMaskSampler):
         return model
-    config = dict(model.get_config())
-    sampler = model.mask_sampler
-    config["mask_sampler"] = ForegroundMaskSampler(**sampler.get_config(), name=sampler.name)
-    head = model.mask_head
-    if type(head) is instance_heads.MaskHead:  # noqa: E721  subclasses keep their own call
-        config["mask_head"] = ForegroundMaskHead(**head.get_config(), name=head.name)
-    return type(model)(**config, name=model.name)  # variable names as Model Garden's
+    layers = {"mask_sampler": recast(model.mask_sampler, ForegroundMaskSampler)}
+    if type(model.mask_head) is instance_heads.MaskHead:  # noqa: E721  subclasses keep their call
+        layers["mask_head"] = recast(model.mask_head, ForegroundMaskHead)
+    return with_layers(model, **layers)

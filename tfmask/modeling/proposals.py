@@ -19,6 +19,8 @@ import tensorflow as tf
 from official.vision.modeling import maskrcnn_model
 from official.vision.modeling.layers import roi_generator
 
+from tfmask.modeling.rebuild import recast, with_layers
+
 
 def _float32(levels: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     return {level: tf.cast(value, tf.float32) for level, value in levels.items()}
@@ -53,6 +55,4 @@ def float32_proposals(model: maskrcnn_model.MaskRCNNModel) -> maskrcnn_model.Mas
         return model
     if not layer.get_config()["use_batched_nms"]:
         return model
-    config = dict(model.get_config())
-    config["roi_generator"] = Float32Proposals(**layer.get_config(), name=layer.name)
-    return type(model)(**config, name=model.name)
+    return with_layers(model, roi_generator=recast(layer, Float32Proposals))
