@@ -211,6 +211,20 @@ def test_converted_formats_refuse_string_inputs_and_bfloat16(args, message, onnx
     assert not (tmp_path / "out").exists()
 
 
+def test_openvino_refuses_full_image_masks_before_any_work(onnx_export, tmp_path, capsys):
+    """OpenVINO's converter needs the paste's CropAndResize size constant; the input
+    image's size is not: one error naming both flags, not the converter's traceback."""
+    code = main(["export", "--pipeline-config-path", str(onnx_export[0] / "pipeline.config"),
+                 "--trained-checkpoint-dir", str(onnx_export[0]),
+                 "--export-dir", str(tmp_path / "out"), "--format", "openvino",
+                 "--full-image-masks"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "--format 'openvino' cannot convert --full-image-masks" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_export_json_errors_and_formats_an_export_lacks(onnx_export, tmp_path):
     with pytest.raises(ConfigError, match="is a onnx export; it holds no openvino model"):
         runtimes.open_runtime(onnx_export[0], fmt="openvino")

@@ -180,17 +180,17 @@ def _serving_params(params, say: Callable[[str], None], fmt: str = "savedmodel")
 
 
 def _check_arguments(input_type: str, min_score: float, mixed_precision: str,
-                     fmt: str = "savedmodel") -> None:
+                     fmt: str = "savedmodel", full_image_masks: bool = False) -> None:
     """Fails early on an unknown input type or format, a NaN ``min_score``, a precision
     this machine cannot run natively, or a format this export cannot have (or whose
-    packages are not installed)."""
+    packages are not installed; OpenVINO with full-image masks)."""
     from tfmask.export import formats
 
     input_spec(input_type)
     check_export_precision(mixed_precision)
     if math.isnan(min_score):  # would silently drop every detection
         raise ConfigError("min_score must be a number, got nan", params=("min_score",))
-    formats.check_export_format(fmt, input_type, mixed_precision)
+    formats.check_export_format(fmt, input_type, mixed_precision, full_image_masks)
 
 
 def _write_export(tmp: Path, module, model, pipeline_config_path: PathLike, label_map,
@@ -239,7 +239,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
     from tfmask.export.convert import write_export_info
 
     start = time.perf_counter()
-    _check_arguments(input_type, min_score, mixed_precision, format)
+    _check_arguments(input_type, min_score, mixed_precision, format, full_image_masks)
     out = Path(os.path.abspath(export_dir))  # a real name even for "."
     restore_aside_dir(out)  # a swap interrupted by a kill is undone first
     _check_output_dir(out)

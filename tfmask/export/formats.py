@@ -119,12 +119,26 @@ def require_packages(fmt: str) -> None:
         require_module(fmt, name)
 
 
-def check_export_format(fmt: str, input_type: str, mixed_precision: str) -> None:
+def check_export_format(fmt: str, input_type: str, mixed_precision: str,
+                        full_image_masks: bool = False) -> None:
     """Fails early (before any export work) on a format this export cannot have:
-    unknown, a string input or bfloat16 for a converted format, or one whose
-    packages are not installed."""
+    unknown, a string input or bfloat16 for a converted format, full-image masks
+    for ``openvino``, or one whose packages are not installed.
+
+    ``openvino.convert_model`` (2026.4) cannot convert the full-image mask paste:
+    its ``CropAndResize`` output size is the input image's, known only at run time
+    ("Input 3 cannot be folded to Constant for node CropAndResize"). Predictor,
+    ``tfmask infer`` and ``tfmask eval`` paste the box-relative
+    ``detection_masks`` themselves, so they do not need it."""
     if check_format(fmt) == DEFAULT_FORMAT:
         return
+    if fmt == "openvino" and full_image_masks:
+        raise ConfigError("format 'openvino' cannot convert full_image_masks (the paste's "
+                          "output size is the input image's, which OpenVINO's converter "
+                          "needs constant); export without full_image_masks: Predictor, "
+                          "tfmask infer and tfmask eval paste detection_masks onto the "
+                          "image themselves, or use format 'savedmodel' or 'onnx'",
+                          params=("format", "full_image_masks"))
     if input_type not in CONVERTED_INPUT_TYPES:
         raise ConfigError(f"format '{fmt}' takes pixels: input_type must be one of "
                           f"{', '.join(CONVERTED_INPUT_TYPES)}, not '{input_type}'",
