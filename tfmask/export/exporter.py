@@ -59,6 +59,9 @@ class ExportResult:
       converted_max_abs_diff / converted_tolerance: per output, largest
         |converted - SavedModel| on the check images, and the tolerances it met
         (empty for ``savedmodel``).
+      folded_norms: batch norms the SavedModel computes as the bias of the convolution
+        before them (:mod:`tfmask.export.fold_norms`; the checkpoint keeps them);
+        unfolded_norms: norm layer name -> why it was not folded.
     """
 
     export_dir: str
@@ -79,6 +82,8 @@ class ExportResult:
     model_path: str = ""
     converted_max_abs_diff: Dict[str, float] = field(default_factory=dict)
     converted_tolerance: Dict[str, float] = field(default_factory=dict)
+    folded_norms: int = 0
+    unfolded_norms: Dict[str, str] = field(default_factory=dict)
 
 
 
@@ -193,21 +198,31 @@ def _check_arguments(input_type: str, min_score: float, mixed_precision: str,
     formats.check_export_format(fmt, input_type, mixed_precision, full_image_masks)
 
 
-def _write_export(tmp: Path, module, model, pipeline_config_path: PathLike, label_map,
-                  say: Callable[[str], None]):
-    """The SavedModel, a checkpoint of the model, the pipeline.config and the label map,
-    written into ``tmp``; returns the serving signature's concrete function."""
+def _write_export(tmp: Path, model, prep: Preprocessing, serving_options: dict,
+                  pipeline_config_path: PathLike, label_map, say: Callable[[str], None]):
+    """A checkpoint of the model, the pipeline.config, the label map and the SavedModel
+    (its batch norms folded into their convolutions after the checkpoint is written;
+    ``serving_options``: the :class:`DetectionServing` arguments), written into ``tmp``;
+    returns the serving signature's concrete function and the
+    :class:`~tfmask.export.fold_norms.FoldReport`."""
+    from tfmask.export.fold_norms import fold_batch_norms
+
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model, **model.checkpoint_items),
+        str(tmp / "checkpoint"), max_to_keep=1)
+    manager.save(checkpoint_number=0)  # the trained variables, before folding
+    shutil.copyfile(pipeline_config_path, tmp / "pipeline.config")
+    label_map.write(tmp / "label_map.pbtxt")
+    folded = fold_batch_norms(model, prep)
+    say(f"folded {len(folded.folded)} batch norms into their convolutions"
+        + (f" ({len(folded.left)} left: called more than once or not after a convolution)"
+           if folded.left else ""))
+    module = DetectionServing(model, prep, **serving_options)  # the folded variables
     say("writing the SavedModel")
     concrete = module.serve.get_concrete_function()
     with _quiet_tf_logger():  # "Skipping full serialization" of unbuilt Keras layers
         tf.saved_model.save(module, str(tmp / "saved_model"), signatures={SIGNATURE: concrete})
-    manager = tf.train.CheckpointManager(
-        tf.train.Checkpoint(model=model, **model.checkpoint_items),
-        str(tmp / "checkpoint"), max_to_keep=1)
-    manager.save(checkpoint_number=0)
-    shutil.copyfile(pipeline_config_path, tmp / "pipeline.config")
-    label_map.write(tmp / "label_map.pbtxt")
-    return concrete
+    return concrete, folded
 
 
 def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLike,
@@ -250,11 +265,12 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
     with compute_policy(mixed_precision):  # layers keep the policy they are built with
         model = restore_model(params, checkpoint)
     prep = Preprocessing.from_model_config(params.task.model)
-    module = DetectionServing(model, prep, input_type, full_image_masks, min_score)
+    serving_options = {"input_type": input_type, "full_image_masks": full_image_masks,
+                       "min_score": min_score}
 
     with atomic_dir(out) as tmp:  # built beside OUT, swapped in only when verified
-        concrete = _write_export(tmp, module, model, pipeline_config_path,
-                                 translation.label_map, say)
+        concrete, folded = _write_export(tmp, model, prep, serving_options,
+                                         pipeline_config_path, translation.label_map, say)
         say("checking the reloaded SavedModel against the model")
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
                                         full_image_masks, min_score,
@@ -271,5 +287,6 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         inputs={INPUT_NAME: _describe(input_spec(input_type))}, outputs=outputs,
         max_abs_diff=diffs, seconds=time.perf_counter() - start, reload_seconds=reload_s,
         format=format, model_path=str(out / info.model),
-        converted_max_abs_diff=info.max_abs_diff, converted_tolerance=info.tolerance)
+        converted_max_abs_diff=info.max_abs_diff, converted_tolerance=info.tolerance,
+        folded_norms=len(folded.folded), unfolded_norms=dict(folded.left))
 
