@@ -201,13 +201,11 @@ def _check_arguments(input_type: str, min_score: float, mixed_precision: str,
 def _write_export(tmp: Path, model, prep: Preprocessing, serving_options: dict,
                   pipeline_config_path: PathLike, label_map, say: Callable[[str], None]):
     """A checkpoint of the model, the pipeline.config, the label map and the SavedModel
-    (its batch norms folded into their convolutions after the checkpoint is written, its
-    stride-sized transposed convolutions computed as 1x1 conv + depth_to_space;
+    (its batch norms folded into their convolutions after the checkpoint is written;
     ``serving_options``: the :class:`DetectionServing` arguments), written into ``tmp``;
     returns the serving signature's concrete function and the
     :class:`~tfmask.export.fold_norms.FoldReport`."""
     from tfmask.export.fold_norms import fold_batch_norms
-    from tfmask.export.upsampling import rewrite_transposed_convs
 
     manager = tf.train.CheckpointManager(
         tf.train.Checkpoint(model=model, **model.checkpoint_items),
@@ -219,7 +217,6 @@ def _write_export(tmp: Path, model, prep: Preprocessing, serving_options: dict,
     say(f"folded {len(folded.folded)} batch norms into their convolutions"
         + (f" ({len(folded.left)} left: called more than once or not after a convolution)"
            if folded.left else ""))
-    rewrite_transposed_convs(model)  # after the fold: a norm may fold into one
     module = DetectionServing(model, prep, **serving_options)  # the folded variables
     say("writing the SavedModel")
     concrete = module.serve.get_concrete_function()
