@@ -33,7 +33,8 @@ TensorFlow's default pools). torchvision runs in its own process
 (:mod:`tfmask.bench.peers_torchvision`) so the two libraries' thread pools
 never meet. tfmask's side is the SavedModel that
 ``tfmask export`` writes (:class:`~tfmask.export.serving.DetectionServing`, batch
-norms folded into their convolutions as the export folds them), reloaded; bfloat16 rows (tfmask's bfloat16 export and ``--mixed_precision
+norms folded into their convolutions as the export folds them), reloaded;
+bfloat16 rows (tfmask's bfloat16 export and ``--mixed_precision
 bfloat16`` training vs torchvision's CPU autocast) are measured only where the
 CPU has native bfloat16. Ratios are
 torchvision / tfmask (> 1: tfmask faster). ``--quick`` (the test suite's)

@@ -90,9 +90,10 @@ def _foldable_norm(norm) -> str:
 
 def _pairs(model, graph):
     """(conv op, conv layer, norm layer) for each norm fed by a convolution alone."""
-    captured = {id(internal): external for external, internal in graph.captures}
     variables = {id(v.handle): v for v in model.variables}
-    handle_to_var = {k: variables.get(id(v)) for k, v in captured.items()}
+    # The graph's placeholder of each captured handle -> the model's variable.
+    handle_to_var = {id(internal): variables.get(id(external))
+                     for external, internal in graph.captures}
     convs, norms = _layers_by_variable(model)
     reads = Counter()  # id(variable) -> ops that compute with it
     found, left = [], {}
