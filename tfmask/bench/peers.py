@@ -183,7 +183,7 @@ def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) ->
     import tfmask.training.task  # noqa: F401  registers tfmask's backbones
     from tfmask.export import fold_norms
     from tfmask.export.exporter import _DYNAMIC_BATCH_NMS
-    from tfmask.export.precision import compute_policy
+    from tfmask.export.precision import compute_policy, store_in_compute_dtype
     from tfmask.export.serving import DetectionServing, Preprocessing, detect
     from tfmask.modeling import factory  # as tfmask export builds it
 
@@ -201,6 +201,7 @@ def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) ->
             model_config=params.task.model)
         detect(model, prep, tf.zeros([1, *prep.padded_hw, 3], tf.uint8))
     fold_norms.fold_batch_norms(model, prep)  # as tfmask export does
+    store_in_compute_dtype(model)
     module = DetectionServing(model, prep, "image_tensor", full_image_masks=True)
     out_dir = work_dir / f"saved_model_{precision}"
     tf.saved_model.save(module, str(out_dir),

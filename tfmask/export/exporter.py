@@ -62,6 +62,9 @@ class ExportResult:
       folded_norms: batch norms the SavedModel computes as the bias of the convolution
         before them (:mod:`tfmask.export.fold_norms`; the checkpoint keeps them);
         unfolded_norms: norm layer name -> why it was not folded.
+      compute_dtype_weights: weights the SavedModel stores in their layers' compute
+        dtype rather than float32 (a bfloat16 export's convolutions and fc layers;
+        :func:`tfmask.export.precision.store_in_compute_dtype`), 0 in float32.
     """
 
     export_dir: str
@@ -84,6 +87,7 @@ class ExportResult:
     converted_tolerance: Dict[str, float] = field(default_factory=dict)
     folded_norms: int = 0
     unfolded_norms: Dict[str, str] = field(default_factory=dict)
+    compute_dtype_weights: int = 0
 
 
 
@@ -201,11 +205,13 @@ def _check_arguments(input_type: str, min_score: float, mixed_precision: str,
 def _write_export(tmp: Path, model, prep: Preprocessing, serving_options: dict,
                   pipeline_config_path: PathLike, label_map, say: Callable[[str], None]):
     """A checkpoint of the model, the pipeline.config, the label map and the SavedModel
-    (its batch norms folded into their convolutions after the checkpoint is written;
-    ``serving_options``: the :class:`DetectionServing` arguments), written into ``tmp``;
-    returns the serving signature's concrete function and the
-    :class:`~tfmask.export.fold_norms.FoldReport`."""
+    (after the checkpoint is written: its batch norms folded into their convolutions,
+    and a bfloat16 model's weights stored in bfloat16; ``serving_options``: the
+    :class:`DetectionServing` arguments), written into ``tmp``; returns the serving
+    signature's concrete function, the :class:`~tfmask.export.fold_norms.FoldReport`
+    and how many weights are stored in their layers' compute dtype."""
     from tfmask.export.fold_norms import fold_batch_norms
+    from tfmask.export.precision import store_in_compute_dtype
 
     manager = tf.train.CheckpointManager(
         tf.train.Checkpoint(model=model, **model.checkpoint_items),
@@ -217,12 +223,15 @@ def _write_export(tmp: Path, model, prep: Preprocessing, serving_options: dict,
     say(f"folded {len(folded.folded)} batch norms into their convolutions"
         + (f" ({len(folded.left)} left: called more than once or not after a convolution)"
            if folded.left else ""))
+    stored = store_in_compute_dtype(model)  # after folding, which rescales in float32
+    if stored:
+        say(f"stored {stored} weights in their layers' compute dtype (no cast per call)")
     module = DetectionServing(model, prep, **serving_options)  # the folded variables
     say("writing the SavedModel")
     concrete = module.serve.get_concrete_function()
     with _quiet_tf_logger():  # "Skipping full serialization" of unbuilt Keras layers
         tf.saved_model.save(module, str(tmp / "saved_model"), signatures={SIGNATURE: concrete})
-    return concrete, folded
+    return concrete, folded, stored
 
 
 def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLike,
@@ -269,7 +278,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
                        "min_score": min_score}
 
     with atomic_dir(out) as tmp:  # built beside OUT, swapped in only when verified
-        concrete, folded = _write_export(tmp, model, prep, serving_options,
+        concrete, folded, stored = _write_export(tmp, model, prep, serving_options,
                                          pipeline_config_path, translation.label_map, say)
         say("checking the reloaded SavedModel against the model")
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
@@ -288,5 +297,6 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         max_abs_diff=diffs, seconds=time.perf_counter() - start, reload_seconds=reload_s,
         format=format, model_path=str(out / info.model),
         converted_max_abs_diff=info.max_abs_diff, converted_tolerance=info.tolerance,
-        folded_norms=len(folded.folded), unfolded_norms=dict(folded.left))
+        folded_norms=len(folded.folded), unfolded_norms=dict(folded.left),
+        compute_dtype_weights=stored)
 
