@@ -278,8 +278,8 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
                        "min_score": min_score}
 
     with atomic_dir(out) as tmp:  # built beside OUT, swapped in only when verified
-        concrete, folded, stored = _write_export(tmp, model, prep, serving_options,
-                                         pipeline_config_path, translation.label_map, say)
+        concrete, folded, stored = _write_export(
+            tmp, model, prep, serving_options, pipeline_config_path, translation.label_map, say)
         say("checking the reloaded SavedModel against the model")
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
                                         full_image_masks, min_score,
