@@ -55,6 +55,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from tfmask.export.exporter import export_model
+    from tfmask.export.convert import UNPAIRED_SHARE
 
     result = export_model(args.pipeline_config_path, args.trained_checkpoint_dir,
                           args.export_dir, input_type=args.input_type,
@@ -84,4 +85,8 @@ def run(args) -> int:
         print(f"  verified: the {result.format} model matches the SavedModel (max |diff| "
               f"{worst:.2g}; tolerance {result.converted_tolerance['boxes_scores']:g}, "
               f"masks {result.converted_tolerance['masks']:g})")
+        if result.converted_unpaired:
+            print(f"  {result.converted_unpaired} detection(s) of a check image had no "
+                  "partner (proposals that tie within rounding go either way; allowed up "
+                  f"to {UNPAIRED_SHARE:.0%} of an image's)")
     return 0

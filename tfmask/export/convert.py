@@ -22,7 +22,8 @@ in-memory model; the folder is swapped in only when this check passes too::
 The check runs the converted model and the SavedModel on the same images (the
 SavedModel check's image and a batch of two at another size) and compares their
 outputs as :func:`tfmask.export.verify.compare_outputs` does, detections paired as
-sets, within ``TOLERANCE[format]``.
+sets, within ``TOLERANCE[format]``; up to ``UNPAIRED_SHARE`` of an image's detections may
+lack a partner (near-tied proposals), and ``export.json`` records how many did.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ SIGNATURE = "serving_default"
 # kernels, so a deep backbone's float32 rounding differs more than the
 # SavedModel's from the in-memory model: twice the SavedModel check's 1e-4.
 TOLERANCE = {"onnx": 2e-4, "openvino": 2e-4}
+# Detections per check image (a share, rounded down) that may have no partner on the other
+# side (verify.compare_outputs' unpaired_share): proposals whose objectness ties within
+# rounding go either way. Seen with OpenVINO 2026.4 on the untrained tiny model (Intel Xeon
+# with AMX): one proposal of 64 swapped, 1-2 of 20 detections replaced.
+UNPAIRED_SHARE = 0.15
 SECOND_CHECK_HW = (160, 120)  # portrait, a batch of two: dynamic batch and size
 
 
@@ -135,7 +141,8 @@ def check_inputs(input_type: str) -> Tuple[np.ndarray, ...]:
 
 def verify_converted(export_dir: Path, info: ExportInfo) -> Dict[str, float]:
     """Runs the converted model and the SavedModel of ``export_dir`` on the check
-    batches; returns the max |difference| per output.
+    batches; returns the max |difference| per output, and ``"unpaired_detections"``: the
+    most detections of one image without a partner (at most ``UNPAIRED_SHARE`` of them).
 
     Raises:
       ExportVerificationError: an output is missing, has another shape or differs
@@ -150,7 +157,7 @@ def verify_converted(export_dir: Path, info: ExportInfo) -> Dict[str, float]:
     diffs: Dict[str, float] = {}
     for batch in check_inputs(info.input_type):
         got = compare_outputs(saved.run(batch), converted.run(batch), TOLERANCE[info.format],
-                              names=("the SavedModel", label))
+                              names=("the SavedModel", label), unpaired_share=UNPAIRED_SHARE)
         for name, diff in got.items():
             diffs[name] = max(diff, diffs.get(name, 0.0))
     return diffs
@@ -172,7 +179,9 @@ def convert_and_verify(export_dir: Path, info: ExportInfo,
     info.model = path.relative_to(export_dir).as_posix()
     info.tolerance = {"boxes_scores": TOLERANCE[info.format],
                       "masks": max(TOLERANCE[info.format], 1e-3)}
-    info.max_abs_diff = verify_converted(export_dir, info)
+    diffs = verify_converted(export_dir, info)
+    info.unpaired_detections = int(diffs.pop("unpaired_detections", 0))
+    info.max_abs_diff = diffs
     return info
 
 

@@ -33,7 +33,8 @@ from tfmask.export.precision import check_export_precision, compute_policy
 from tfmask.export.serving import (INPUT_NAME, INPUT_TYPES, DetectionServing,  # noqa: F401
                                    Preprocessing, detect, input_spec)
 # The check of an export against its model; the names stay importable from here.
-from tfmask.export.verify import (SIGNATURE, TOLERANCE, VERIFY_SIZE_HW,  # noqa: F401
+from tfmask.export.verify import (MASK_MEAN_TOLERANCE, SIGNATURE, TOLERANCE,  # noqa: F401
+                                  VERIFY_SIZE_HW,
                                   ExportVerificationError, compare_outputs,
                                   verification_image, verification_input, verify_export)
 
@@ -58,7 +59,8 @@ class ExportResult:
         that format runs (``saved_model_dir`` for ``savedmodel``).
       converted_max_abs_diff / converted_tolerance: per output, largest
         |converted - SavedModel| on the check images, and the tolerances it met
-        (empty for ``savedmodel``).
+        (empty for ``savedmodel``); converted_unpaired: the most detections of one check
+        image only one of the two had (near-tied proposals, ``convert.UNPAIRED_SHARE``).
       folded_norms: batch norms the SavedModel computes as the bias of the convolution
         before them (:mod:`tfmask.export.fold_norms`; the checkpoint keeps them);
         unfolded_norms: norm layer name -> why it was not folded.
@@ -84,6 +86,7 @@ class ExportResult:
     format: str = "savedmodel"
     model_path: str = ""
     converted_max_abs_diff: Dict[str, float] = field(default_factory=dict)
+    converted_unpaired: int = 0
     converted_tolerance: Dict[str, float] = field(default_factory=dict)
     folded_norms: int = 0
     unfolded_norms: Dict[str, str] = field(default_factory=dict)
@@ -283,7 +286,8 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         say("checking the reloaded SavedModel against the model")
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
                                         full_image_masks, min_score,
-                                        TOLERANCE[mixed_precision])
+                                        TOLERANCE[mixed_precision],
+                                        MASK_MEAN_TOLERANCE[mixed_precision])
         outputs = {name: _describe(spec)
                    for name, spec in sorted(concrete.structured_outputs.items())}
         info = write_export_info(tmp, format, input_type, min_score, outputs, say)
@@ -297,6 +301,7 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         max_abs_diff=diffs, seconds=time.perf_counter() - start, reload_seconds=reload_s,
         format=format, model_path=str(out / info.model),
         converted_max_abs_diff=info.max_abs_diff, converted_tolerance=info.tolerance,
+        converted_unpaired=info.unpaired_detections,
         folded_norms=len(folded.folded), unfolded_norms=dict(folded.left),
         compute_dtype_weights=stored)
 

@@ -53,6 +53,8 @@ class ExportInfo:
         (``None`` for an unknown dimension); every runtime returns these.
       tolerance / max_abs_diff: the converted model's check against the
         SavedModel (empty for ``savedmodel``).
+      unpaired_detections: in that check, the most detections of one image that only one
+        of the two had (near-tied proposals; see ``tfmask.export.convert.UNPAIRED_SHARE``).
     """
 
     format: str = DEFAULT_FORMAT
@@ -62,6 +64,7 @@ class ExportInfo:
     outputs: Dict[str, str] = field(default_factory=dict)
     tolerance: Dict[str, float] = field(default_factory=dict)
     max_abs_diff: Dict[str, float] = field(default_factory=dict)
+    unpaired_detections: int = 0
 
     def write(self, export_dir: PathLike) -> Path:
         """Writes ``export_dir/export.json`` (inside a folder being built: not atomic)."""
