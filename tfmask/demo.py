@@ -175,6 +175,26 @@ def tune_demo_config(config: Path, size: int) -> None:
                     "half-width backbone, augmentation (docs/demo.md)")
 
 
+def train_demo_model(records: Path, out_dir: Path, num_classes: int, train_steps: int,
+                     input_size: int, say: Callable[[str], None] = lambda s: None):
+    """Trains the demo's model (the tiny CPU config tuned by :func:`tune_demo_config` to a
+    ``input_size`` x ``input_size`` input) on ``records`` for ``train_steps`` steps.
+
+    Writes ``out_dir/pipeline.config`` and the checkpoints in ``out_dir/model``; returns
+    (the pipeline.config's path, :func:`tfmask.training.loop.train`'s result).
+    """
+    from tfmask.config import experiment
+    from tfmask.training import loop
+
+    config = write_demo_config(records, out_dir, num_classes, train_steps)
+    tune_demo_config(config, input_size)
+    exp = experiment.from_pipeline_config(config)
+    trained = loop.train(exp, out_dir / "model", experiment.RunOptions(
+        num_train_steps=train_steps, checkpoint_every_n=train_steps),
+        say=say, log_every=max(1, train_steps // 10))
+    return config, trained
+
+
 def _train_export_infer_eval(data_dir: Path, records: Path, out_dir: Path, num_classes: int,
                              train_steps: int, result: DemoResult, say, progress: bool,
                              input_size: int) -> None:
@@ -182,17 +202,12 @@ def _train_export_infer_eval(data_dir: Path, records: Path, out_dir: Path, num_c
     from tfmask.evaluation.coco_eval import evaluate_model_on_records
     from tfmask.export.exporter import export_model
     from tfmask.inference.infer import infer
-    from tfmask.training import loop
-    from tfmask.config import experiment
 
     model_dir = out_dir / "model"
-    config = write_demo_config(records, out_dir, num_classes, train_steps)
-    tune_demo_config(config, input_size)
+    config = out_dir / "pipeline.config"
     say(f"[demo] 4/7 training the tiny CPU Mask R-CNN for {train_steps} steps ({config})")
-    exp = experiment.from_pipeline_config(config)
-    trained = loop.train(exp, model_dir, experiment.RunOptions(
-        num_train_steps=train_steps, checkpoint_every_n=train_steps),
-        say=lambda line: say("       " + line), log_every=max(1, train_steps // 10))
+    config, trained = train_demo_model(records, out_dir, num_classes, train_steps, input_size,
+                                       say=lambda line: say("       " + line))
     result.outputs["pipeline.config"] = config
     result.outputs["model (checkpoints)"] = model_dir
 

@@ -27,14 +27,28 @@ def test_every_row_is_a_finite_comparison(section):
     assert "R50-FPN inference latency, batch 1, float32" in names
     assert "R50-FPN inference latency, batch 2, float32" in names
     assert "R50-FPN training step, 128 px, batch 1" in names
-    assert names[-1] == "R50-FPN inference latency, batch 1, best against best"
-    for row in section.rows:
+    bf16 = "bfloat16" in section.details["tfmask"]["inference"]
+    timed = [r for r in section.rows if r.target is not None and r.unit == "ms"]
+    assert timed[-1].name == "R50-FPN inference latency, batch 1, best against best"
+    extra = section.rows[len(timed):]
+    assert [r.name for r in extra] == ([
+        "mask AP cost of the bfloat16 export (vs float32)",
+        "mask AP cost of the bfloat16 export, fewer proposals (vs float32)",
+        "R50-FPN inference latency, batch 1, bfloat16, 30 test proposals"] if bf16 else [])
+    for row in extra[:2]:
+        assert row.unit == "AP points" and row.target == 1.0 and 0 <= row.value <= 100, row
+    if bf16:
+        assert extra[2].value > 0 and extra[2].baseline > 0 and extra[2].target is None
+        acc = section.details["accuracy"]
+        assert acc["training"]["steps"] == 30 and acc["float32"]["proposals"] == 64
+        assert acc["bfloat16_fewer_proposals"]["proposals"] == 20  # ceil(0.3 * 64)
+    for row in timed:
         assert row.unit == "ms", row
         assert math.isfinite(row.value) and row.value > 0, row
         assert row.baseline and row.baseline > 0 and row.ratio > 0, row
         assert math.isfinite(row.ratio), row
         assert row.target is not None and not row.higher_is_better
-    if "bfloat16" in section.details["tfmask"]["inference"]:
+    if bf16:
         assert "R50-FPN training step, 128 px, batch 1, bfloat16" in names
         assert len(section.details["torchvision"]["bfloat16_train_step_s"]) == cfg["train_steps"]
     else:

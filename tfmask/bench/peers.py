@@ -36,7 +36,12 @@ never meet. tfmask's side is the SavedModel that
 norms folded into their convolutions as the export folds them), reloaded;
 bfloat16 rows (tfmask's bfloat16 export and ``--mixed_precision
 bfloat16`` training vs torchvision's CPU autocast) are measured only where the
-CPU has native bfloat16. Ratios are
+CPU has native bfloat16. There, two more things are measured for best against best
+(:mod:`tfmask.bench.peers_accuracy`): what the bfloat16 export costs in mask AP (the
+demo's model trained on the bundled sample, float32 vs bfloat16 exports, the issue's bar
+1 point), and the bfloat16 SavedModel at 300 of the 1,000 test proposals (the OD API
+Mask R-CNN configs' own count; a row of its own, beside the identical settings, with its
+AP cost). Ratios are
 torchvision / tfmask (> 1: tfmask faster). ``--quick`` (the test suite's)
 measures the same things at 128 px with few proposals, ROIs and detections,
 batch 2 in place of 4, one timed run or step after one warm-up. Run::
@@ -48,21 +53,20 @@ from __future__ import annotations
 
 import math
 import os
-import statistics
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import numpy as np
 
 from tfmask import engine_private
-from tfmask.bench.common import Row, Section, Timer
+from tfmask.bench.common import Section, Timer
+from tfmask.bench.peers_accuracy import PROPOSAL_FRACTION, accuracy_rows, fast_path_accuracy
+from tfmask.bench.peers_rows import med as _med, timing_rows
 from tfmask.bench.peers_torchvision import batch_runs, run_torchvision, timed
 
 ROOT = Path(__file__).resolve().parents[2]
 R50_CONFIG = ROOT / "configs" / "mask_rcnn_resnet50_fpn_640x640.config"
-# The issue's goals, as ratios torchvision / tfmask (latency <= 0.6x, step <= 0.8x, best <= 0.4x).
-INFERENCE_TARGET, TRAINING_TARGET, BEST_TARGET = 1 / 0.6, 1 / 0.8, 1 / 0.4
 FAITHFUL_HEAD = {"num_convs": 0, "num_fcs": 2, "fc_dims": 1024}
 
 
@@ -272,10 +276,6 @@ def _train_example(records: Path, work_dir: Path) -> dict:
 
 # --- the section --------------------------------------------------------------------------
 
-def _med(values: List[float]) -> float:
-    return float(statistics.median(values))
-
-
 def run(work_dir: Path, quick: bool) -> Section:
     """The section (see the module docstring)."""
     from tfmask import cpu_features
@@ -314,6 +314,7 @@ def run(work_dir: Path, quick: bool) -> Section:
             frames["training"] = list(exp.params.task.model.input_size[:2])
             train_s[precision] = _tfmask_training(exp, cfg, precision)
         phases[f"tfmask_training_{precision}"] = round(t.seconds, 1)
+    fewer, accuracy = _faster_paths(work_dir, records, images, cfg, quick, bf16, phases)
     square = {}
     if not quick:  # what the padding of the config's square frame costs (quick: the same frame)
         with Timer() as t:
@@ -330,10 +331,36 @@ def run(work_dir: Path, quick: bool) -> Section:
     section.details.update(
         tfmask={"inference": ours, "train_step_s": [round(t, 4) for t in train_s["float32"]],
                 "bfloat16_train_step_s": [round(t, 4) for t in train_s.get("bfloat16", [])],
-                "square_frame": square},
-        torchvision=theirs)
-    section.rows.extend(_rows(cfg, tv, threads, bf16, ours, train_s, theirs, square))
+                "square_frame": square, "fewer_proposals": fewer},
+        torchvision=theirs, accuracy=accuracy)
+    section.rows.extend(timing_rows(cfg, tv, threads, bf16, ours, train_s, theirs, square))
+    if bf16:
+        section.rows.extend(accuracy_rows(
+            accuracy, fewer["b1_ms"], _med(theirs["bfloat16_b1_ms"]),
+            "torchvision's fastest (bfloat16)", fewer["test_proposals"],
+            cfg["test_proposals"]))
     return section
+
+
+def _faster_paths(work_dir: Path, records: Path, images, cfg: dict, quick: bool, bf16: bool,
+                  phases: dict):
+    """Where the CPU has native bfloat16: batch-1 latency of the bfloat16 SavedModel at
+    ``PROPOSAL_FRACTION`` of the test proposals, and the AP check of the faster paths
+    (:mod:`tfmask.bench.peers_accuracy`). ({}, {}) without it."""
+    if not bf16:
+        return {}, {}
+    b1 = {k: v for k, v in cfg.items() if not k.startswith("runs_b") or k == "runs_b1"}
+    count = math.ceil(cfg["test_proposals"] * PROPOSAL_FRACTION)
+    with Timer() as t:
+        exp = _experiment(work_dir, records, cfg["infer_size"], {**b1, "test_proposals": count},
+                          "r50_infer_fewer_proposals")
+        fewer = _tfmask_inference(exp, work_dir, images, b1, "bfloat16")
+    phases["tfmask_inference_fewer_proposals"] = round(t.seconds, 1)
+    with Timer() as t:
+        (work_dir / "accuracy").mkdir(exist_ok=True)
+        accuracy = fast_path_accuracy(work_dir / "accuracy", quick, bfloat16=True)
+    phases["accuracy"] = round(t.seconds, 1)
+    return {"test_proposals": count, "b1_ms": fewer["b1_ms"]}, accuracy
 
 
 def _torchvision_spec(work_dir: Path, records: Path, images, cfg: dict, tv: dict,
@@ -345,56 +372,3 @@ def _torchvision_spec(work_dir: Path, records: Path, images, cfg: dict, tv: dict
     return {"settings": cfg, "torchvision": tv, "threads": threads, "bfloat16": bf16,
             "images": [str(work_dir / f"image_{i}.npy") for i in range(len(images))],
             "train_example": _train_example(records, work_dir)}
-
-
-def _rows(cfg: dict, tv: dict, threads: int, bf16: bool, ours: Dict[str, dict],
-          train_s: Dict[str, List[float]], theirs: dict, square: dict) -> List[Row]:
-    """Inference latency per precision and batch size, the training step per precision,
-    the square frame's cost (full mode), best against best."""
-    rows = []
-    same = (f"{cfg['image_hw'][1]}x{cfg['image_hw'][0]} photos at {cfg['infer_size']} px, "
-            f"{cfg['test_proposals']} test proposals, {cfg['detections']} detections masked "
-            f"(score threshold 0), 2fc-1024 box head, random weights, {threads} threads; "
-            "tfmask's frame fitted to the photos")
-    for precision, result in ours.items():
-        for batch, _ in batch_runs(cfg):
-            t_ms, v_ms = result[f"b{batch}_ms"], theirs[f"{precision}_b{batch}_ms"]
-            rows.append(Row(
-                f"R50-FPN inference latency, batch {batch}, {precision}", _med(t_ms), "ms",
-                False, _med(v_ms), f"torchvision {theirs['torchvision']} maskrcnn_resnet50_fpn"
-                + (" (CPU autocast)" if precision == "bfloat16" else ""), INFERENCE_TARGET,
-                f"target: <= 0.6x torchvision's latency. {same}; median of {len(t_ms)} runs; "
-                f"detections per image {result[f'b{batch}_detections']:.0f} vs "
-                f"{theirs[f'{precision}_b{batch}_detections']:.0f}"))
-    for precision, steps in train_s.items():
-        key = "train_step_s" if precision == "float32" else f"{precision}_train_step_s"
-        rows.append(Row(
-            f"R50-FPN training step, {cfg['train_size']} px, batch 1"
-            + ("" if precision == "float32" else f", {precision}"), 1000 * _med(steps), "ms",
-            False, 1000 * _med(theirs[key]), "torchvision maskrcnn_resnet50_fpn (SGD"
-            + (", CPU autocast)" if precision == "bfloat16" else ")"), TRAINING_TARGET,
-            f"target: <= 0.8x torchvision's step. Steady state, one example in memory, "
-            f"{tv['box_batch_size_per_image']} sampled ROIs, {tv['rpn_post_nms_top_n_train']} "
-            f"train proposals, tfmask's frame fitted to the photo; median of {len(steps)} "
-            f"steps after {cfg['train_warmup']}"))
-    if square:
-        rows.append(Row(
-            f"R50-FPN inference latency, batch 1, float32, square {cfg['infer_size']} px frame",
-            _med(square["inference_b1_ms"]), "ms", False, _med(theirs["float32_b1_ms"]),
-            "torchvision maskrcnn_resnet50_fpn", None,
-            "the config's pad_to_max_dimension frame: a quarter of it is padding for 4:3 "
-            "photos (torchvision pads a batch to its largest image only)"))
-        rows.append(Row(
-            f"R50-FPN training step, {cfg['train_size']} px, batch 1, float32, square frame",
-            1000 * _med(square["train_step_s"]), "ms", False,
-            1000 * _med(theirs["train_step_s"]), "torchvision maskrcnn_resnet50_fpn (SGD)",
-            None, "the config's square frame (pad_to_max_dimension)"))
-    best_ours = min((_med(r["b1_ms"]), p) for p, r in ours.items())
-    best_theirs = min((_med(theirs[f"{p}_b1_ms"]), p) for p in
-                      (["float32", "bfloat16"] if bf16 else ["float32"]))
-    rows.append(Row(
-        "R50-FPN inference latency, batch 1, best against best", best_ours[0], "ms", False,
-        best_theirs[0], f"torchvision's fastest ({best_theirs[1]})", BEST_TARGET,
-        f"target: <= 0.4x. tfmask {best_ours[1]} vs torchvision {best_theirs[1]}"
-        + ("" if bf16 else "; without native bfloat16 both are float32")))
-    return rows
