@@ -41,6 +41,9 @@ def test_bfloat16_export_computes_in_bfloat16_and_is_verified(untrained, tmp_pat
     assert result.mixed_precision == "bfloat16"
     saved = tmp_path / "bf16" / "saved_model"
     assert _op_dtypes(saved, "Conv2D") == {"bfloat16"}
+    # The box stages decode in float32 (tfmask/modeling/proposals.py): the exps of the box
+    # decoding and the class softmax; Model Garden's layers put bfloat16 ones here.
+    assert _op_dtypes(saved, "Softmax") == _op_dtypes(saved, "Exp") == {"float32"}
     serve = tf.saved_model.load(str(saved)).signatures["serving_default"]
     outputs = serve.structured_outputs
     assert {k: v.dtype.name for k, v in outputs.items()} == {

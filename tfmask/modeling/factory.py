@@ -8,8 +8,8 @@ only a backbone). The training task and the exporter both call it.
 
 Either way the mask branch trains on foreground ROIs only
 (:mod:`tfmask.modeling.foreground_masks`); inference is Model Garden's. Model
-Garden's proposals compute in float32 when they use TF's combined NMS kernel
-(:mod:`tfmask.modeling.proposals`).
+Garden's proposals and detections decode in float32 under a mixed-precision
+policy (:mod:`tfmask.modeling.proposals`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def build_maskrcnn(input_specs, model_config, l2_regularizer=None):
       l2_regularizer: a Keras regularizer for the kernels, or None.
     """
     from tfmask.modeling.foreground_masks import foreground_mask_training
-    from tfmask.modeling.proposals import float32_proposals
+    from tfmask.modeling.proposals import float32_box_stages
 
     if is_torchvision(model_config):
         from tfmask.modeling.torchvision.detector import build_model
@@ -39,5 +39,5 @@ def build_maskrcnn(input_specs, model_config, l2_regularizer=None):
         return foreground_mask_training(build_model(model_config, l2_regularizer))
     from official.vision.modeling import factory
 
-    return float32_proposals(foreground_mask_training(factory.build_maskrcnn(
+    return float32_box_stages(foreground_mask_training(factory.build_maskrcnn(
         input_specs=input_specs, model_config=model_config, l2_regularizer=l2_regularizer)))
