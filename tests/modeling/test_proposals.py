@@ -86,10 +86,9 @@ def test_float32_detections_equal_the_float32_generator_on_bfloat16_head_outputs
 def test_the_factory_builds_float32_box_stages(batched):
     import tf_keras
     from official.core import exp_factory
-
-    from tfmask.modeling import factory
     from official.vision.modeling.layers.roi_generator import MultilevelROIGenerator
 
+    from tfmask.modeling import factory
     from tfmask.modeling.proposals import Float32Detections, Float32Proposals
 
     model_config = exp_factory.get_exp_config("maskrcnn_resnetfpn_coco").task.model

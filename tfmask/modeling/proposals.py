@@ -18,7 +18,8 @@ box head put out bfloat16.
   AP 1.2 points lower (0.6 now; ``tfmask/bench/peers_accuracy.py``).
 * :class:`Float32Detections`: Model Garden's detection generator turns the box
   head's class logits into scores with a softmax in their dtype; in bfloat16 the
-  scores round to steps of ~0.4%. This one decodes and scores in float32.
+  scores round to steps of ~0.4% (``nms_version: v2``), and its ``batched`` NMS,
+  the same combined kernel, refuses them. This one decodes and scores in float32.
 
 The ROI aligners then sample bfloat16 features at float32 positions. In float32
 both layers compute what Model Garden's do.
