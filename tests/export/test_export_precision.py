@@ -35,15 +35,27 @@ def test_bfloat16_export_computes_in_bfloat16_and_is_verified(untrained, tmp_pat
 
     from tfmask.export.exporter import export_model
 
+    from tfmask.export import exporter
+
     monkeypatch.setattr(cpu_features, "has_native_bfloat16", lambda *a: True)
+    shares = []  # near-tied detections may go either way in bfloat16 (verify.UNPAIRED_SHARE)
+    real_verify = exporter.verify_export
+    monkeypatch.setattr(exporter, "verify_export",
+                        lambda *a: shares.append(a[-1]) or real_verify(*a))
     config, checkpoint = untrained
     result = export_model(config, checkpoint, tmp_path / "bf16", mixed_precision="bfloat16")
     assert result.mixed_precision == "bfloat16"
+    assert shares == [0.15] and 0 <= result.unpaired_detections <= 0.15 * 20
+    assert "unpaired_detections" not in result.max_abs_diff
     saved = tmp_path / "bf16" / "saved_model"
     assert _op_dtypes(saved, "Conv2D") == {"bfloat16"}
     # The box stages decode in float32 (tfmask/modeling/proposals.py): the exps of the box
     # decoding and the class softmax; Model Garden's layers put bfloat16 ones here.
     assert _op_dtypes(saved, "Softmax") == _op_dtypes(saved, "Exp") == {"float32"}
+    # The mask head upsamples with a fused 1x1 conv + depth_to_space (mask_upsampling.py).
+    assert result.upsampling_rewritten
+    assert _op_dtypes(saved, "DepthToSpace") == {"bfloat16"}
+    assert not _op_dtypes(saved, "Conv2DBackpropInput")
     serve = tf.saved_model.load(str(saved)).signatures["serving_default"]
     outputs = serve.structured_outputs
     assert {k: v.dtype.name for k, v in outputs.items()} == {
@@ -59,8 +71,11 @@ def test_float32_export_has_no_bfloat16_convolution(untrained, tmp_path):
     from tfmask.export.exporter import export_model
 
     config, checkpoint = untrained
-    export_model(config, checkpoint, tmp_path / "f32")
+    result = export_model(config, checkpoint, tmp_path / "f32")
     assert _op_dtypes(tmp_path / "f32" / "saved_model", "Conv2D") == {"float32"}
+    # In float32 the upsampling stays Model Garden's transposed convolution.
+    assert not result.upsampling_rewritten
+    assert _op_dtypes(tmp_path / "f32" / "saved_model", "Conv2DBackpropInput") == {"float32"}
 
 
 def test_bfloat16_export_refused_without_native_support_writes_nothing(untrained, tmp_path,

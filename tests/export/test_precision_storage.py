@@ -72,6 +72,9 @@ def test_the_bfloat16_export_stores_bfloat16_and_its_checkpoint_float32(tmp_path
                 if k.endswith("VARIABLE_VALUE")]
     saved = dtypes(out / "saved_model" / "variables" / "variables")
     kept = dtypes(out / "checkpoint" / "ckpt-0")
-    assert saved.count("bfloat16") == result.compute_dtype_weights
+    # Plus the mask head's 1x1 upsampling kernel and bias, made in bfloat16
+    # (tfmask/export/mask_upsampling.py).
+    assert result.upsampling_rewritten
+    assert saved.count("bfloat16") == result.compute_dtype_weights + 2
     assert "bfloat16" not in kept  # the trained weights, unrounded
     assert kept.count("float32") >= result.compute_dtype_weights

@@ -32,8 +32,8 @@ Both use every CPU this process may run on (``torch.set_num_threads``;
 TensorFlow's default pools). torchvision runs in its own process
 (:mod:`tfmask.bench.peers_torchvision`) so the two libraries' thread pools
 never meet. tfmask's side is the SavedModel that
-``tfmask export`` writes (:class:`~tfmask.export.serving.DetectionServing`, batch
-norms folded into their convolutions as the export folds them), reloaded;
+``tfmask export`` writes (:class:`~tfmask.export.serving.DetectionServing`, rewritten
+for serving as the export rewrites it: :mod:`tfmask.export.rewrites`), reloaded;
 bfloat16 rows (tfmask's bfloat16 export and ``--mixed_precision
 bfloat16`` training vs torchvision's CPU autocast) are measured only where the
 CPU has native bfloat16. There, two more things are measured for best against best
@@ -185,9 +185,9 @@ def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) ->
     import tf_keras
 
     import tfmask.training.task  # noqa: F401  registers tfmask's backbones
-    from tfmask.export import fold_norms
     from tfmask.export.exporter import _DYNAMIC_BATCH_NMS
-    from tfmask.export.precision import compute_policy, store_in_compute_dtype
+    from tfmask.export.precision import compute_policy
+    from tfmask.export.rewrites import rewrite_for_serving
     from tfmask.export.serving import DetectionServing, Preprocessing, detect
     from tfmask.modeling import factory  # as tfmask export builds it
 
@@ -204,8 +204,7 @@ def _tfmask_inference(exp, work_dir: Path, images, cfg: dict, precision: str) ->
             input_specs=tf_keras.layers.InputSpec(shape=[None, *prep.padded_hw, 3]),
             model_config=params.task.model)
         detect(model, prep, tf.zeros([1, *prep.padded_hw, 3], tf.uint8))
-    fold_norms.fold_batch_norms(model, prep)  # as tfmask export does
-    store_in_compute_dtype(model)
+    rewrite_for_serving(model, prep)  # as tfmask export does
     module = DetectionServing(model, prep, "image_tensor", full_image_masks=True)
     out_dir = work_dir / f"saved_model_{precision}"
     tf.saved_model.save(module, str(out_dir),

@@ -34,7 +34,7 @@ from tfmask.export.serving import (INPUT_NAME, INPUT_TYPES, DetectionServing,  #
                                    Preprocessing, detect, input_spec)
 # The check of an export against its model; the names stay importable from here.
 from tfmask.export.verify import (MASK_MEAN_TOLERANCE, SIGNATURE, TOLERANCE,  # noqa: F401
-                                  VERIFY_SIZE_HW,
+                                  UNPAIRED_SHARE, VERIFY_SIZE_HW,
                                   ExportVerificationError, compare_outputs,
                                   verification_image, verification_input, verify_export)
 
@@ -54,6 +54,8 @@ class ExportResult:
       mixed_precision: the graph's compute precision (``float32`` or ``bfloat16``).
       inputs / outputs: signature tensor name -> ``"dtype [shape]"``.
       max_abs_diff: per output, largest |reloaded - in memory| on the check image.
+      unpaired_detections: detections of the check image only one of the two had (a
+        bfloat16 graph's near-tied detections: ``verify.UNPAIRED_SHARE``), 0 in float32.
       seconds: the whole export; reload_seconds: ``tf.saved_model.load`` alone.
       format: one of ``tfmask.export.formats.FORMATS``; model_path: the model
         that format runs (``saved_model_dir`` for ``savedmodel``).
@@ -64,6 +66,8 @@ class ExportResult:
       folded_norms: batch norms the SavedModel computes as the bias of the convolution
         before them (:mod:`tfmask.export.fold_norms`; the checkpoint keeps them);
         unfolded_norms: norm layer name -> why it was not folded.
+      upsampling_rewritten: the SavedModel's mask head upsamples with a fused 1x1
+        convolution and ``depth_to_space`` (:mod:`tfmask.export.mask_upsampling`).
       compute_dtype_weights: weights the SavedModel stores in their layers' compute
         dtype rather than float32 (a bfloat16 export's convolutions and fc layers;
         :func:`tfmask.export.precision.store_in_compute_dtype`), 0 in float32.
@@ -81,6 +85,7 @@ class ExportResult:
     inputs: Dict[str, str] = field(default_factory=dict)
     outputs: Dict[str, str] = field(default_factory=dict)
     max_abs_diff: Dict[str, float] = field(default_factory=dict)
+    unpaired_detections: int = 0
     seconds: float = 0.0
     reload_seconds: float = 0.0
     format: str = "savedmodel"
@@ -90,6 +95,7 @@ class ExportResult:
     converted_tolerance: Dict[str, float] = field(default_factory=dict)
     folded_norms: int = 0
     unfolded_norms: Dict[str, str] = field(default_factory=dict)
+    upsampling_rewritten: bool = False
     compute_dtype_weights: int = 0
 
 
@@ -208,13 +214,11 @@ def _check_arguments(input_type: str, min_score: float, mixed_precision: str,
 def _write_export(tmp: Path, model, prep: Preprocessing, serving_options: dict,
                   pipeline_config_path: PathLike, label_map, say: Callable[[str], None]):
     """A checkpoint of the model, the pipeline.config, the label map and the SavedModel
-    (after the checkpoint is written: its batch norms folded into their convolutions,
-    and a bfloat16 model's weights stored in bfloat16; ``serving_options``: the
-    :class:`DetectionServing` arguments), written into ``tmp``; returns the serving
-    signature's concrete function, the :class:`~tfmask.export.fold_norms.FoldReport`
-    and how many weights are stored in their layers' compute dtype."""
-    from tfmask.export.fold_norms import fold_batch_norms
-    from tfmask.export.precision import store_in_compute_dtype
+    (after the checkpoint is written, of the model rewritten for serving:
+    :mod:`tfmask.export.rewrites`; ``serving_options``: the :class:`DetectionServing`
+    arguments), written into ``tmp``; returns the serving signature's concrete function
+    and the :class:`~tfmask.export.rewrites.ServingRewrites`."""
+    from tfmask.export.rewrites import rewrite_for_serving
 
     manager = tf.train.CheckpointManager(
         tf.train.Checkpoint(model=model, **model.checkpoint_items),
@@ -222,19 +226,22 @@ def _write_export(tmp: Path, model, prep: Preprocessing, serving_options: dict,
     manager.save(checkpoint_number=0)  # the trained variables, before folding
     shutil.copyfile(pipeline_config_path, tmp / "pipeline.config")
     label_map.write(tmp / "label_map.pbtxt")
-    folded = fold_batch_norms(model, prep)
+    done = rewrite_for_serving(model, prep)
+    folded = done.folded
     say(f"folded {len(folded.folded)} batch norms into their convolutions"
         + (f" ({len(folded.left)} left: called more than once or not after a convolution)"
            if folded.left else ""))
-    stored = store_in_compute_dtype(model)  # after folding, which rescales in float32
-    if stored:
-        say(f"stored {stored} weights in their layers' compute dtype (no cast per call)")
+    say("mask head upsampling: " + ("a fused 1x1 convolution + depth_to_space"
+                                    if not done.upsampling else
+                                    f"kept as Model Garden's ({done.upsampling})"))
+    if done.stored:
+        say(f"stored {done.stored} weights in their layers' compute dtype (no cast per call)")
     module = DetectionServing(model, prep, **serving_options)  # the folded variables
     say("writing the SavedModel")
     concrete = module.serve.get_concrete_function()
     with _quiet_tf_logger():  # "Skipping full serialization" of unbuilt Keras layers
         tf.saved_model.save(module, str(tmp / "saved_model"), signatures={SIGNATURE: concrete})
-    return concrete, folded, stored
+    return concrete, done
 
 
 def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLike,
@@ -281,13 +288,15 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
                        "min_score": min_score}
 
     with atomic_dir(out) as tmp:  # built beside OUT, swapped in only when verified
-        concrete, folded, stored = _write_export(
+        concrete, done = _write_export(
             tmp, model, prep, serving_options, pipeline_config_path, translation.label_map, say)
         say("checking the reloaded SavedModel against the model")
         diffs, reload_s = verify_export(tmp / "saved_model", model, prep, input_type,
                                         full_image_masks, min_score,
                                         TOLERANCE[mixed_precision],
-                                        MASK_MEAN_TOLERANCE[mixed_precision])
+                                        MASK_MEAN_TOLERANCE[mixed_precision],
+                                        UNPAIRED_SHARE[mixed_precision])
+        unpaired = int(diffs.pop("unpaired_detections", 0))
         outputs = {name: _describe(spec)
                    for name, spec in sorted(concrete.structured_outputs.items())}
         info = write_export_info(tmp, format, input_type, min_score, outputs, say)
@@ -298,10 +307,10 @@ def export_model(pipeline_config_path: PathLike, trained_checkpoint_dir: PathLik
         source_checkpoint=checkpoint, input_type=input_type, min_score=float(min_score),
         mixed_precision=mixed_precision,
         inputs={INPUT_NAME: _describe(input_spec(input_type))}, outputs=outputs,
-        max_abs_diff=diffs, seconds=time.perf_counter() - start, reload_seconds=reload_s,
+        max_abs_diff=diffs, unpaired_detections=unpaired, seconds=time.perf_counter() - start, reload_seconds=reload_s,
         format=format, model_path=str(out / info.model),
         converted_max_abs_diff=info.max_abs_diff, converted_tolerance=info.tolerance,
         converted_unpaired=info.unpaired_detections,
-        folded_norms=len(folded.folded), unfolded_norms=dict(folded.left),
-        compute_dtype_weights=stored)
+        folded_norms=len(done.folded.folded), unfolded_norms=dict(done.folded.left),
+        upsampling_rewritten=not done.upsampling, compute_dtype_weights=done.stored)
 

@@ -37,6 +37,12 @@ TOLERANCE = {"float32": _BOX_TOLERANCE, "bfloat16": 2e-2}
 # demo's model after 30 steps on the sample: one box's edge moved by 0.006 (6% of its
 # height), its mask's mean difference 0.047, the largest 0.37.
 MASK_MEAN_TOLERANCE = {"float32": None, "bfloat16": 0.1}
+# A bfloat16 graph's detections (a share of the check image's, rounded down) that may have
+# no partner on the other side (compare_outputs' unpaired_share, as a converted model's):
+# near-tied detections go either way. The demo's model after 30 steps on the sample, AMX
+# Xeon, 2026-12-04: in-memory graph and reloaded SavedModel gave scores 0.3873 / 0.3908 to
+# two boxes 0.69 apart and swapped them in one export of two (20 detections).
+UNPAIRED_SHARE = {"float32": 0.0, "bfloat16": 0.15}
 
 
 class ExportVerificationError(TfmaskError):
@@ -218,13 +224,14 @@ def compare_outputs(expected: Dict[str, tf.Tensor], got: Dict[str, tf.Tensor],
 def verify_export(saved_model_dir: PathLike, model, prep: Preprocessing, input_type: str,
                   full_image_masks: bool, min_score: float = 0.0,
                   tolerance: float = _BOX_TOLERANCE,
-                  mask_mean_tolerance: Optional[float] = None
-                  ) -> Tuple[Dict[str, float], float]:
+                  mask_mean_tolerance: Optional[float] = None,
+                  unpaired_share: float = 0.0) -> Tuple[Dict[str, float], float]:
     """Reloads the SavedModel and compares it with ``model`` on one image.
 
     Detections are matched as sets (:func:`compare_outputs`), each output within ``tolerance``
-    (masks: ``mask_mean_tolerance``, when given).
-    ``input_type``, ``full_image_masks`` and ``min_score`` are the export's.
+    (masks: ``mask_mean_tolerance``, when given); up to ``unpaired_share`` of the
+    detections may have no partner (their count is then the result's
+    ``"unpaired_detections"``). ``input_type``, ``full_image_masks`` and ``min_score`` are the export's.
 
     Returns:
       (max abs difference per output, seconds ``tf.saved_model.load`` took).
@@ -242,5 +249,5 @@ def verify_export(saved_model_dir: PathLike, model, prep: Preprocessing, input_t
     loaded = tf.saved_model.load(str(saved_model_dir))
     reload_s = time.perf_counter() - start
     got = loaded.signatures[SIGNATURE](**{INPUT_NAME: verification_input(input_type, image)})
-    return compare_outputs(expected, got, tolerance,
-                           mask_mean_tolerance=mask_mean_tolerance), reload_s
+    return compare_outputs(expected, got, tolerance, mask_mean_tolerance=mask_mean_tolerance,
+                           unpaired_share=unpaired_share), reload_s
