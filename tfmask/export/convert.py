@@ -36,6 +36,7 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 
 from tfmask.export.formats import MODEL_PATHS, ExportInfo, require_module
+from tfmask.export.verify import NEAR_TIE_SHARE
 
 SIGNATURE = "serving_default"
 # Converted vs SavedModel, normalized boxes and scores (masks: at least 1e-3, see
@@ -44,11 +45,11 @@ SIGNATURE = "serving_default"
 # kernels, so a deep backbone's float32 rounding differs more than the
 # SavedModel's from the in-memory model: twice the SavedModel check's 1e-4.
 TOLERANCE = {"onnx": 2e-4, "openvino": 2e-4}
-# Detections per check image (a share, rounded down) that may have no partner on the other
-# side (verify.compare_outputs' unpaired_share): proposals whose objectness ties within
-# rounding go either way. Seen with OpenVINO 2026.4 on the untrained tiny model (Intel Xeon
-# with AMX): one proposal of 64 swapped, 1-2 of 20 detections replaced.
-UNPAIRED_SHARE = 0.15
+# Detections per check image that may have no partner (verify.NEAR_TIE_SHARE): proposals
+# whose objectness ties within rounding go either way. Seen with OpenVINO 2026.4 on the
+# untrained tiny model (Intel Xeon with AMX): one proposal of 64 swapped, 1-2 of 20
+# detections replaced.
+UNPAIRED_SHARE = NEAR_TIE_SHARE
 SECOND_CHECK_HW = (160, 120)  # portrait, a batch of two: dynamic batch and size
 
 

@@ -37,12 +37,14 @@ TOLERANCE = {"float32": _BOX_TOLERANCE, "bfloat16": 2e-2}
 # demo's model after 30 steps on the sample: one box's edge moved by 0.006 (6% of its
 # height), its mask's mean difference 0.047, the largest 0.37.
 MASK_MEAN_TOLERANCE = {"float32": None, "bfloat16": 0.1}
-# A bfloat16 graph's detections (a share of the check image's, rounded down) that may have
-# no partner on the other side (compare_outputs' unpaired_share, as a converted model's):
-# near-tied detections go either way. The demo's model after 30 steps on the sample, AMX
-# Xeon, 2026-12-04: in-memory graph and reloaded SavedModel gave scores 0.3873 / 0.3908 to
-# two boxes 0.69 apart and swapped them in one export of two (20 detections).
-UNPAIRED_SHARE = {"float32": 0.0, "bfloat16": 0.15}
+# Detections per check image (a share, rounded down) that may have no partner on the other
+# side (compare_outputs' unpaired_share) where rounding differs: near-tied proposals and
+# detections go either way. A converted model's (tfmask.export.convert.UNPAIRED_SHARE) and
+# a bfloat16 graph's: the demo's model after 30 steps on the sample, AMX Xeon, 2026-12-04,
+# in-memory graph and reloaded SavedModel gave scores 0.3873 / 0.3908 to two boxes 0.69
+# apart and swapped them in one export of two (20 detections).
+NEAR_TIE_SHARE = 0.15
+UNPAIRED_SHARE = {"float32": 0.0, "bfloat16": NEAR_TIE_SHARE}
 
 
 class ExportVerificationError(TfmaskError):
@@ -231,7 +233,8 @@ def verify_export(saved_model_dir: PathLike, model, prep: Preprocessing, input_t
     Detections are matched as sets (:func:`compare_outputs`), each output within ``tolerance``
     (masks: ``mask_mean_tolerance``, when given); up to ``unpaired_share`` of the
     detections may have no partner (their count is then the result's
-    ``"unpaired_detections"``). ``input_type``, ``full_image_masks`` and ``min_score`` are the export's.
+    ``"unpaired_detections"``). ``input_type``, ``full_image_masks`` and ``min_score``
+    are the export's.
 
     Returns:
       (max abs difference per output, seconds ``tf.saved_model.load`` took).
