@@ -83,6 +83,20 @@ def test_mask_resampled_onto_a_clipped_box_pastes_to_the_same_pixels():
     assert (direct != via_clip).mean() < 0.01  # only a few boundary pixels differ
 
 
+def test_paste_with_a_threshold_equals_thresholding_the_pasted_probabilities():
+    rng = np.random.default_rng(3)
+    masks = rng.random((6, 28, 28), np.float32)
+    masks[0] = 0.5  # exactly at the threshold: not part of the mask
+    boxes = np.float32([[2, 3, 30, 41], [-9, -4, 12, 20], [35, 44, 58, 70],
+                        [5.5, 6.25, 6.0, 30.0], [0, 0, 40, 50], [7, 7, 7, 7]])
+    probs = serving.paste_masks(masks, boxes, (40, 50)).numpy()
+    binary = serving.paste_masks(masks, boxes, (40, 50), serving.MASK_THRESHOLD).numpy()
+    assert binary.dtype == bool and binary.shape == (6, 40, 50)
+    np.testing.assert_array_equal(binary, probs > serving.MASK_THRESHOLD)
+    assert 0 < binary.sum() < binary.size  # masks on, cut off at box and image edges
+    assert not binary[0].any() and not binary[5].any()
+
+
 # --------------------------------------------------------------------------- round trip
 
 def test_export_writes_the_layout_and_a_verified_signature(image_export, tmp_path_factory):

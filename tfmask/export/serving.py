@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 
@@ -116,9 +116,10 @@ class Preprocessing:
     # are pasted another way than :func:`paste_masks`, which clients would apply).
     always_full_image_masks = False
 
-    def paste_masks(self, masks: tf.Tensor, boxes_yxyx_px: tf.Tensor, size_hw) -> tf.Tensor:
+    def paste_masks(self, masks: tf.Tensor, boxes_yxyx_px: tf.Tensor, size_hw,
+                    threshold: Optional[float] = None) -> tf.Tensor:
         """The model's masks pasted onto the input image (:func:`paste_masks`)."""
-        return paste_masks(masks, boxes_yxyx_px, size_hw)
+        return paste_masks(masks, boxes_yxyx_px, size_hw, threshold)
 
 
 def input_spec(input_type: str) -> tf.TensorSpec:
@@ -149,7 +150,7 @@ def _decode(element: tf.Tensor, input_type: str) -> tf.Tensor:
 
 
 def resample_masks(masks: tf.Tensor, src_boxes: tf.Tensor, dst_boxes: tf.Tensor,
-                   out_hw) -> tf.Tensor:
+                   out_hw, threshold: Optional[float] = None) -> tf.Tensor:
     """Resamples box-relative masks onto a grid covering other boxes.
 
     Mask cell (i, j) of an m x m mask covers the (i, j)-th of m x m equal parts
@@ -162,10 +163,12 @@ def resample_masks(masks: tf.Tensor, src_boxes: tf.Tensor, dst_boxes: tf.Tensor,
       src_boxes: [K, 4] ``[ymin, xmin, ymax, xmax]`` each mask covers (any units).
       dst_boxes: [K, 4] the region each output grid covers (same units).
       out_hw: (h, w) output grid size (ints or scalar tensors).
+      threshold: if given, return ``values > threshold`` as bool instead
+        (the same masks, without a float32 pass over the K x h x w cells).
 
     Returns:
-      [K, h, w] float32. Pasting onto an H x W image is ``dst = [0, 0, H, W]``
-      in pixel edges with ``out_hw = (H, W)``.
+      [K, h, w] float32 (bool with ``threshold``). Pasting onto an H x W image
+      is ``dst = [0, 0, H, W]`` in pixel edges with ``out_hw = (H, W)``.
     """
     masks = tf.convert_to_tensor(masks, tf.float32)
     src = tf.convert_to_tensor(src_boxes, tf.float32)
@@ -197,22 +200,27 @@ def resample_masks(masks: tf.Tensor, src_boxes: tf.Tensor, dst_boxes: tf.Tensor,
         padded, tf.stack([y0, x0, y1, x1], axis=1), tf.range(k),
         tf.stack([tf.cast(out_h, tf.int32), tf.cast(out_w, tf.int32)]),
         method="bilinear", extrapolation_value=0.0)[..., 0]
-    inside = tf.cast(in_y[:, :, None] & in_x[:, None, :], tf.float32)
-    return sampled * inside
+    inside = in_y[:, :, None] & in_x[:, None, :]
+    if threshold is not None:
+        # Equal to (sampled * inside) > threshold for threshold >= 0, a third the work.
+        return (sampled > threshold) & inside
+    return sampled * tf.cast(inside, tf.float32)
 
 
-def paste_masks(masks: tf.Tensor, boxes_yxyx_px: tf.Tensor, size_hw) -> tf.Tensor:
+def paste_masks(masks: tf.Tensor, boxes_yxyx_px: tf.Tensor, size_hw,
+                threshold: Optional[float] = None) -> tf.Tensor:
     """[K, m, m] box-relative masks -> [K, H, W] float32 probabilities on the image.
 
     ``boxes_yxyx_px`` [K, 4] are pixel edges ``[ymin, xmin, ymax, xmax]`` (a box
     covering rows 2..4 has ymin=2, ymax=5); they may reach past the image.
-    Threshold the result at ``MASK_THRESHOLD`` for instance masks.
+    With ``threshold`` (e.g. ``MASK_THRESHOLD``) it returns the [K, H, W] bool
+    instance masks ``probabilities > threshold`` directly.
     """
     h, w = size_hw
     boxes = tf.convert_to_tensor(boxes_yxyx_px, tf.float32)
     canvas = tf.stack([0.0, 0.0, tf.cast(h, tf.float32), tf.cast(w, tf.float32)])
     canvas = tf.tile(canvas[None], [tf.shape(boxes)[0], 1])
-    return resample_masks(masks, boxes, canvas, (h, w))
+    return resample_masks(masks, boxes, canvas, (h, w), threshold)
 
 
 def map_outputs(out: Dict[str, tf.Tensor], info: tf.Tensor,
@@ -224,7 +232,8 @@ def map_outputs(out: Dict[str, tf.Tensor], info: tf.Tensor,
     them), ``detection_scores``, ``detection_classes``, ``num_detections`` and
     box-relative ``detection_masks`` [B, N, m, m]; ``info`` is the [B, 4, 2]
     ``image_info`` (see :meth:`Preprocessing.image`). ``paste`` pastes the
-    full-image masks (default :func:`paste_masks`).
+    full-image masks: ``paste(masks, boxes, size_hw, threshold)`` returns
+    bool masks, as :func:`paste_masks` (the default) does.
     """
     boxes = out["detection_boxes"]  # [B, N, 4] pixels in the model frame
     scale = tf.tile(info[:, None, 2, :], [1, 1, 2])
@@ -254,8 +263,9 @@ def map_outputs(out: Dict[str, tf.Tensor], info: tf.Tensor,
     }
     if full_image_masks:
         hw = tf.cast(tf.reduce_max(info[:, 0, :], axis=0), tf.int32)
-        pasted = (paste or paste_masks)(flat_masks, flat_boxes, (hw[0], hw[1]))
-        reframed = tf.cast(pasted > MASK_THRESHOLD, tf.uint8)
+        pasted = (paste or paste_masks)(flat_masks, flat_boxes, (hw[0], hw[1]),
+                                        MASK_THRESHOLD)
+        reframed = tf.cast(pasted, tf.uint8)
         result["detection_masks_reframed"] = tf.reshape(
             reframed, tf.concat([shape[:2], hw], axis=0))
     return result

@@ -149,8 +149,8 @@ def paste_in_boxes(masks: np.ndarray, boxes_yxyx_px: np.ndarray, size_hw) -> np.
         if y1 <= y0 or x1 <= x0:
             continue
         shifted = box - np.float32([y0, x0, y0, x0])
-        window = paste_masks(mask[None], shifted[None], (y1 - y0, x1 - x0)).numpy()[0]
-        out[i, y0:y1, x0:x1] = window > MASK_THRESHOLD
+        out[i, y0:y1, x0:x1] = paste_masks(mask[None], shifted[None], (y1 - y0, x1 - x0),
+                                           MASK_THRESHOLD).numpy()[0]
     return out
 
 

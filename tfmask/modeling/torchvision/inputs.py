@@ -24,7 +24,7 @@ scale ``[y, x]`` (scaled / input), offset ``[y, x]``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import tensorflow as tf
 from official.vision.ops import anchor, box_ops, preprocess_ops
@@ -169,9 +169,12 @@ class TorchvisionPreprocessing(Preprocessing):
             scale=preprocess_ops.STDDEV_RGB)
         return resize(image, self.min_size, self.max_size, self.padded_hw)
 
-    def paste_masks(self, masks: tf.Tensor, boxes_yxyx_px: tf.Tensor, size_hw) -> tf.Tensor:
-        """torchvision's ``paste_masks_in_image`` (:func:`.ops.paste_masks`)."""
-        return ops.paste_masks(masks, boxes_yxyx_px, size_hw)
+    def paste_masks(self, masks: tf.Tensor, boxes_yxyx_px: tf.Tensor, size_hw,
+                    threshold: Optional[float] = None) -> tf.Tensor:
+        """torchvision's ``paste_masks_in_image`` (:func:`.ops.paste_masks`); bool
+        ``probabilities > threshold`` with ``threshold``."""
+        probs = ops.paste_masks(masks, boxes_yxyx_px, size_hw)
+        return probs if threshold is None else probs > threshold
 
     def batch(self, images: tf.Tensor, info: tf.Tensor) -> tf.Tensor:
         """Cuts [B, ch, cw, 3] canvases to the largest image rounded up to 32 px."""
